@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny BERTs built in-process, a tiny WordPiece tokenizer, and the real MiniLM / SST-2 files."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+WORDS = (
+    "the a an is was it this that movie film story plot actor actors good great bad awful boring fun "
+    "funny dull best worst love hate not very really and but of to in with for on at by from as so too "
+    "i you he she we they me my his her our their one two three"
+).split()
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+LETTERS = list("abcdefghijklmnopqrstuvwxyz.,!?'") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+TINY_VOCAB = SPECIAL + WORDS + [c for c in LETTERS if c not in WORDS]
+
+POSITIVE = ["a great movie", "really good fun", "the best film", "i love this story", "very funny and great"]
+NEGATIVE = ["an awful movie", "really bad and dull", "the worst plot", "i hate this film", "boring and not fun"]
+
+
+def make_tokenizer(tmp_path=None) -> BertTokenizerFast:
+    tok = BertTokenizerFast(vocab={t: i for i, t in enumerate(TINY_VOCAB)}, do_lower_case=True)
+    tok.model_max_length = 64
+    return tok
+
+
+def tiny_bert(num_layers=4, hidden=32, heads=4, num_labels=2, seed=0, id2label=None, vocab_size=None, **kw):
+    """A BERT classifier small enough to train in milliseconds on CPU."""
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size or len(TINY_VOCAB),
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **kw,
+    )
+    if id2label is not None:
+        config.id2label = dict(enumerate(id2label))
+        config.label2id = {v: k for k, v in config.id2label.items()}
+    return BertForSequenceClassification(config).eval()
+
+
+def tiny_dataset(tokenizer, n=32, max_length=16):
+    """A labelled `datasets.Dataset` of short positive/negative phrases, tokenized without padding."""
+    from datasets import Dataset
+
+    texts, labels = [], []
+    for i in range(n):
+        pool, label = (POSITIVE, 1) if i % 2 == 0 else (NEGATIVE, 0)
+        texts.append(pool[(i // 2) % len(pool)])
+        labels.append(label)
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    return Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels})
+
+
+@pytest.fixture
+def tokenizer():
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    from hf_distill.assets import minilm_l6_path
+
+    return minilm_l6_path()
+
+
+@pytest.fixture(scope="session")
+def sst2_path():
+    from hf_distill.assets import sst2_dir
+
+    return sst2_dir()
