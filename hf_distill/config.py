@@ -1,0 +1,129 @@
+"""`DistillationConfig`: the Trainer's `TrainingArguments` plus what the distillation loss needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+LOGIT_LOSSES = ("kl", "mse")
+HIDDEN_LOSSES = ("mse", "cosine")
+ATTENTION_LOSSES = ("tinybert", "minilm")
+RELATIONS = ("qk", "qq", "kk", "vv")
+
+
+@dataclass
+class DistillationConfig(TrainingArguments):
+    r"""
+    Arguments for [`DistillationTrainer`]. Everything of [`~transformers.TrainingArguments`] plus the weights and
+    kinds of the distillation losses. The training loss is
+
+        hard_label_weight * CE(student, labels)
+      + logit_weight      * KL(teacher_T || student_T) * T^2      (or MSE on raw logits)
+      + hidden_weight     * sum over mapped layers of MSE / (1 - cos) of hidden states
+      + attention_weight  * sum over mapped layers of the attention loss
+
+    Layers are indexed like the `hidden_states` tuple of a transformers model: 0 is the embedding output, `i` the
+    output of layer `i` (1-based); the attention of layer `i` is the one that produces hidden state `i`.
+
+    Parameters:
+        temperature (`float`, *optional*, defaults to `2.0`):
+            Softmax temperature of the logit KL. The KL is multiplied by `T^2` so its gradients keep their scale
+            (Hinton et al., 2015).
+        hard_label_weight (`float`, *optional*, defaults to `0.5`):
+            Weight of the cross-entropy (MSE for regression) against the dataset labels; 0 disables it.
+        logit_weight (`float`, *optional*, defaults to `0.5`):
+            Weight of the logit distillation loss; 0 disables it.
+        logit_loss (`str`, *optional*, defaults to `"kl"`):
+            `"kl"` (temperature-scaled KL times T^2) or `"mse"` (MSE between raw logits).
+        hidden_weight (`float`, *optional*, defaults to `0.0`):
+            Weight of the hidden-state loss; 0 disables it.
+        hidden_loss (`str`, *optional*, defaults to `"mse"`):
+            `"mse"` or `"cosine"` (1 - cosine similarity per token). Where widths differ, a learned linear
+            projection maps student states to the teacher's width; it is trained with the student, saved in
+            checkpoints and left out of the saved student.
+        layer_map (`str`, *optional*):
+            Teacher-to-student pairs `"t:s,t:s"`, e.g. `"0:0,2:1,4:2,6:3"`. Default: uniform, teacher layer
+            `s * L_t / L_s` teaches student layer `s` for `s = 1..L_s` (6 -> 3 gives `"2:1,4:2,6:3"`).
+        attention_weight (`float`, *optional*, defaults to `0.0`):
+            Weight of the attention loss; 0 disables it.
+        attention_loss (`str`, *optional*, defaults to `"tinybert"`):
+            `"tinybert"`: MSE between pre-softmax attention scores of mapped layers, padding masked (TinyBERT,
+            arXiv:1909.10351); needs equal head counts. `"minilm"`: KL between self-attention relation
+            distributions (MiniLMv2, arXiv:2012.15828), which works across widths and head counts.
+        attention_layer_map (`str`, *optional*):
+            Pairs for the attention loss, same syntax as `layer_map`; default: the pairs of `layer_map` with a
+            student layer >= 1. MiniLM uses only the last layers: `"6:3"`.
+        minilm_relations (`str`, *optional*, defaults to `"qq,kk,vv"`):
+            Relations for `attention_loss="minilm"`: any of `qq`, `kk`, `vv` (MiniLMv2) and `qk` (the attention
+            distribution itself). MiniLM v1 is `"qk,vv"` with `relation_heads` equal to the head count.
+        relation_heads (`int`, *optional*, defaults to `0`):
+            Number of relation heads for MiniLM relations; must divide both hidden sizes. 0 means the teacher's
+            attention head count.
+        teacher_cache_dir (`str`, *optional*):
+            Folder of a teacher-output cache built by `hf_distill.cache.build_teacher_cache`; the trainer then
+            reads teacher outputs from disk instead of running the teacher.
+    """
+
+    temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the logit KL (> 0)."})
+    hard_label_weight: float = field(default=0.5, metadata={"help": "Weight of the hard-label loss; 0 disables it."})
+    logit_weight: float = field(default=0.5, metadata={"help": "Weight of the logit distillation loss; 0 disables it."})
+    logit_loss: str = field(default="kl", metadata={"help": "Logit loss: 'kl' (with T^2) or 'mse'."})
+    hidden_weight: float = field(default=0.0, metadata={"help": "Weight of the hidden-state loss; 0 disables it."})
+    hidden_loss: str = field(default="mse", metadata={"help": "Hidden-state loss: 'mse' or 'cosine'."})
+    layer_map: str | None = field(
+        default=None, metadata={"help": "Teacher:student layer pairs, e.g. '0:0,2:1,4:2,6:3'. Default: uniform."}
+    )
+    attention_weight: float = field(default=0.0, metadata={"help": "Weight of the attention loss; 0 disables it."})
+    attention_loss: str = field(default="tinybert", metadata={"help": "Attention loss: 'tinybert' or 'minilm'."})
+    attention_layer_map: str | None = field(
+        default=None, metadata={"help": "Teacher:student pairs for the attention loss. Default: those of layer_map."}
+    )
+    minilm_relations: str = field(
+        default="qq,kk,vv", metadata={"help": "MiniLM relations, comma-separated from qq, kk, vv, qk."}
+    )
+    relation_heads: int = field(
+        default=0, metadata={"help": "Relation heads for MiniLM relations; 0 = the teacher's head count."}
+    )
+    teacher_cache_dir: str | None = field(
+        default=None, metadata={"help": "Read teacher outputs from this cache instead of running the teacher."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}. Typical values are 1 to 8.")
+        for name in ("hard_label_weight", "logit_weight", "hidden_weight", "attention_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}. Use 0 to disable the term.")
+        if self.hard_label_weight + self.logit_weight + self.hidden_weight + self.attention_weight == 0:
+            raise ValueError(
+                "All loss weights are 0: set at least one of hard_label_weight, logit_weight, hidden_weight, "
+                "attention_weight above 0."
+            )
+        for name, allowed in (
+            ("logit_loss", LOGIT_LOSSES),
+            ("hidden_loss", HIDDEN_LOSSES),
+            ("attention_loss", ATTENTION_LOSSES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        relations = self.relations
+        unknown = [r for r in relations if r not in RELATIONS]
+        if unknown or not relations:
+            raise ValueError(
+                f"minilm_relations has {unknown or 'no relations'}: use a comma-separated subset of {RELATIONS}, "
+                "e.g. 'qq,kk,vv' (MiniLMv2) or 'qk,vv' (MiniLM v1)."
+            )
+        if self.relation_heads < 0:
+            raise ValueError(f"relation_heads must be >= 0 (0 = the teacher's head count), got {self.relation_heads}.")
+        from .layer_map import parse_layer_map
+
+        for name in ("layer_map", "attention_layer_map"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_layer_map(value, name=name)  # syntax now; ranges once the models are known
+
+    @property
+    def relations(self) -> list[str]:
+        return [r.strip().lower() for r in self.minilm_relations.split(",") if r.strip()]

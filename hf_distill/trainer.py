@@ -1,0 +1,326 @@
+"""`DistillationTrainer`: a `transformers.Trainer` whose loss distils a teacher into the model being trained.
+
+    trainer = DistillationTrainer(model=student, teacher="path/to/teacher", args=DistillationConfig(...),
+                                  train_dataset=train, eval_dataset=validation, processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model("student")   # a standard model: no projections, no hf_distill needed to load it
+
+Read top to bottom: construction (teacher, checks, projections), the loss, logging, saving and resuming.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import logging
+import os
+from collections import defaultdict
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from . import losses
+from .architectures import hidden_size, num_heads, num_layers, unwrap
+from .capture import capture_qkv, check_captured
+from .checks import check_labels, check_tokenizers
+from .config import DistillationConfig
+from .layer_map import (
+    PROJECTIONS_ATTR,
+    PROJECTIONS_FILE,
+    HiddenProjections,
+    attention_pairs,
+    check_layer_map,
+    parse_layer_map,
+    uniform_layer_map,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def load_teacher(teacher, **kwargs):
+    """A teacher given as a model is used as is; a path or Hub id is loaded as a sequence classifier."""
+    if teacher is None or isinstance(teacher, torch.nn.Module):
+        return teacher
+    if not isinstance(teacher, (str, os.PathLike)):
+        raise TypeError(f"teacher must be a model, a folder or a Hub id, got {type(teacher).__name__}.")
+    path = os.path.expanduser(os.fspath(teacher))
+    hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) and not path.startswith(".")
+    if not os.path.isdir(path) and not hub_id:
+        raise FileNotFoundError(
+            f"Teacher not found: {path!r} is not a folder. Pass the folder written by `hf-distill train-teacher` "
+            "(or any save_pretrained folder), or a Hub model id like 'user/model'."
+        )
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    except OSError as err:
+        raise FileNotFoundError(
+            f"Could not load the teacher from {path!r}: {err}. Pass a local folder with config.json and "
+            "model.safetensors, or a Hub id you can reach."
+        ) from err
+
+
+class DistillationTrainer(Trainer):
+    """A `Trainer` that adds `teacher=` (a model, a folder or a Hub id) and an optional `teacher_tokenizer=`.
+
+    The teacher is frozen, in eval mode, run under `no_grad` on the student's device and dtype, and never
+    wrapped for gradient sync. Each loss term is logged under `loss/<name>` (weighted, so they add up to `loss`).
+    """
+
+    def __init__(self, model=None, args: DistillationConfig | None = None, teacher=None, teacher_tokenizer=None, **kwargs):
+        if not isinstance(args, DistillationConfig):
+            raise TypeError("DistillationTrainer needs args=DistillationConfig(...) (a TrainingArguments subclass).")
+        if model is None:
+            raise ValueError("DistillationTrainer needs the student as model=...; model_init is not supported.")
+        if teacher is None and args.teacher_cache_dir is None:
+            raise ValueError("Pass teacher= (a model, a folder or a Hub id), or set teacher_cache_dir.")
+        if isinstance(teacher, (str, os.PathLike)) and teacher_tokenizer is None and os.path.isdir(teacher):
+            try:
+                teacher_tokenizer = AutoTokenizer.from_pretrained(teacher)
+            except (OSError, ValueError):
+                teacher_tokenizer = None
+        teacher = load_teacher(teacher)
+        self.teacher_config = teacher.config if teacher is not None else _cached_teacher_config(args)
+
+        # -- which layers teach which, and whether the shapes allow it (before any long work) --------------------
+        t_layers, s_layers = self.teacher_config.num_hidden_layers, num_layers(model)
+        self.layer_pairs = parse_layer_map(args.layer_map) or uniform_layer_map(t_layers, s_layers)
+        check_layer_map(self.layer_pairs, t_layers, s_layers)
+        self.attention_pairs = attention_pairs(
+            parse_layer_map(args.attention_layer_map, "attention_layer_map") or self.layer_pairs
+        )
+        check_layer_map(self.attention_pairs, t_layers, s_layers, "attention_layer_map")
+        if args.attention_weight > 0:
+            self._check_attention(model, args)
+        self.teacher_label_order = check_labels(self.teacher_config, model.config)
+
+        # -- projections: trained with the student (a submodule, so DDP syncs them), never in a saved student ----
+        if args.hidden_weight > 0 and hidden_size(model) != self.teacher_config.hidden_size:
+            projections = HiddenProjections(
+                [s for _, s in self.layer_pairs], hidden_size(model), self.teacher_config.hidden_size
+            ).to(next(model.parameters()).dtype)
+            setattr(model, PROJECTIONS_ATTR, projections)
+            keys = {f"{PROJECTIONS_ATTR}.{k}" for k in projections.state_dict()}
+            model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | keys
+            logger.info(
+                "hidden widths differ (student %d, teacher %d): training %d projections",
+                hidden_size(model), self.teacher_config.hidden_size, len(projections.proj),
+            )
+
+        super().__init__(model=model, args=args, **kwargs)
+        check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
+
+        self.teacher = self._place_teacher(teacher) if teacher is not None else None
+        self.teacher_cache = None
+        if args.teacher_cache_dir is not None:
+            from .cache import TeacherCache
+
+            self.teacher_cache = TeacherCache.open(args.teacher_cache_dir, self)
+        self._teacher_inputs = _forward_arg_names(self.teacher) if self.teacher is not None else None
+        # We reduce the loss over the whole accumulated batch ourselves (see compute_loss), so the Trainer must
+        # count num_items_in_batch and must not divide by the accumulation steps again.
+        self.model_accepts_loss_kwargs = True
+        self.loss_is_scaled_for_ga = True
+        self._term_sums: dict[str, float] = defaultdict(float)
+        self._term_steps = 0
+
+    def _check_attention(self, model, args):
+        t_heads, s_heads = self.teacher_config.num_attention_heads, num_heads(model)
+        if args.attention_loss == "tinybert" and t_heads != s_heads:
+            raise ValueError(
+                f"attention_loss='tinybert' compares attention maps head by head, but the teacher has {t_heads} heads "
+                f"and the student {s_heads}. Use attention_loss='minilm' (relations work across head counts and "
+                "widths), or give the student the teacher's head count."
+            )
+        if args.attention_loss == "minilm":
+            heads = args.relation_heads or t_heads
+            widths = (self.teacher_config.hidden_size, hidden_size(model))
+            if any(w % heads for w in widths):
+                raise ValueError(
+                    f"relation_heads={heads} must divide both hidden sizes {widths}; set relation_heads to a common "
+                    "divisor (MiniLMv2 uses 12 for base-size and 48 for large teachers)."
+                )
+
+    def _place_teacher(self, teacher):
+        """Frozen, eval, student's device and dtype (half when training in fp16/bf16); never DDP/FSDP-wrapped."""
+        teacher.eval()
+        teacher.requires_grad_(False)
+        dtype = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else next(self.model.parameters()).dtype
+        if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+            from .placement import deepspeed_inference_engine
+
+            return deepspeed_inference_engine(teacher, self.accelerator)
+        return teacher.to(device=self.args.device, dtype=dtype)
+
+    # -- the loss ------------------------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training:  # evaluation: the student's own task loss; predictions are its logits
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+        args = self.args
+        labels = inputs.get("labels")
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        mask = inputs.get("attention_mask")
+        if mask is None:
+            mask = torch.ones_like(inputs["input_ids"])
+        need_hidden = args.hidden_weight > 0
+        att_on = args.attention_weight > 0
+        parts = self._attention_parts() if att_on else set()
+        s_att_layers = [s for _, s in self.attention_pairs] if att_on else []
+
+        with capture_qkv(unwrap(model), s_att_layers, parts) as s_qkv:
+            outputs = model(**model_inputs, output_hidden_states=need_hidden)
+        if att_on:
+            check_captured(s_qkv, s_att_layers, parts, "student")
+        teacher = self._teacher_outputs(model_inputs, inputs, need_hidden, parts)
+
+        terms: dict[str, torch.Tensor] = {}  # name -> weighted per-example loss, (B,)
+        if args.hard_label_weight > 0 and labels is not None:
+            terms["ce"] = args.hard_label_weight * losses.hard_label_loss(outputs.logits, labels)
+        if args.logit_weight > 0:
+            if args.logit_loss == "kl" and outputs.logits.size(-1) > 1:
+                kd = losses.soft_kl(outputs.logits, teacher["logits"], args.temperature)
+            else:
+                kd = losses.logit_mse(outputs.logits, teacher["logits"])
+            terms["kd"] = args.logit_weight * kd
+        if need_hidden:
+            terms["hidden"] = args.hidden_weight * self._hidden_loss(model, outputs.hidden_states, teacher, mask)
+        if att_on:
+            terms["attention"] = args.attention_weight * self._attention_loss(model, s_qkv, teacher, mask)
+
+        per_example = torch.stack(list(terms.values())).sum(0)  # (B,)
+        if num_items_in_batch is not None:  # exact mean over the whole accumulated (and gathered) batch
+            loss = per_example.sum() / num_items_in_batch
+            if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+        else:
+            loss = per_example.mean() / self.current_gradient_accumulation_steps
+        self._check_finite(loss, terms)
+        self._record(terms)
+        if return_outputs:
+            return loss, SequenceClassifierOutput(loss=loss, logits=outputs.logits)
+        return loss
+
+    def _attention_parts(self) -> set[str]:
+        if self.args.attention_loss == "tinybert":
+            return {"q", "k"}
+        return {c for relation in self.args.relations for c in relation}
+
+    @torch.no_grad()
+    def _teacher_outputs(self, model_inputs, inputs, need_hidden, parts) -> dict:
+        """logits (B, C) in the student's label order; hidden states and Q/K/V of the mapped layers only."""
+        if self.teacher_cache is not None:
+            return self.teacher_cache.lookup(inputs, need_hidden, parts)
+        t_att_layers = [t for t, _ in self.attention_pairs] if parts else []
+        teacher_inputs = {k: v for k, v in model_inputs.items() if k in self._teacher_inputs}
+        with capture_qkv(unwrap(self.teacher), t_att_layers, parts) as t_qkv:
+            out = self.teacher(**teacher_inputs, output_hidden_states=need_hidden)
+        if parts:
+            check_captured(t_qkv, t_att_layers, parts, "teacher")
+        logits = out.logits
+        if self.teacher_label_order is not None:
+            logits = logits[:, self.teacher_label_order]
+        result = {"logits": logits, "qkv": dict(t_qkv)}
+        if need_hidden:
+            result["hidden"] = {t: out.hidden_states[t] for t, _ in self.layer_pairs}
+        return result
+
+    def _hidden_loss(self, model, student_hidden, teacher, mask) -> torch.Tensor:
+        projections = getattr(unwrap(model), PROJECTIONS_ATTR, None)
+        loss_fn = losses.hidden_mse if self.args.hidden_loss == "mse" else losses.hidden_cosine
+        total = 0
+        for t, s in self.layer_pairs:
+            h = student_hidden[s]  # (B, T, Ds)
+            if projections is not None:
+                h = projections(s, h)  # (B, T, Dt)
+            total = total + loss_fn(h, teacher["hidden"][t], mask)
+        return total
+
+    def _attention_loss(self, model, s_qkv, teacher, mask) -> torch.Tensor:
+        t_qkv, total = teacher["qkv"], 0
+        if self.args.attention_loss == "tinybert":
+            s_heads, t_heads = num_heads(unwrap(model)), self.teacher_config.num_attention_heads
+            for t, s in self.attention_pairs:
+                s_scores = losses.attention_scores(s_qkv[(s, "q")], s_qkv[(s, "k")], s_heads)  # (B, H, T, T)
+                t_scores = losses.attention_scores(t_qkv[(t, "q")], t_qkv[(t, "k")], t_heads)
+                total = total + losses.attention_score_mse(s_scores, t_scores, mask)
+            return total
+        heads = self.args.relation_heads or self.teacher_config.num_attention_heads
+        for t, s in self.attention_pairs:
+            for a, b in self.args.relations:  # e.g. "qq" -> (q, q); "qk" -> attention distribution
+                total = total + losses.relation_kl(
+                    s_qkv[(s, a)], s_qkv[(s, b)], t_qkv[(t, a)], t_qkv[(t, b)], mask, heads
+                )
+        return total
+
+    def _check_finite(self, loss, terms):
+        if not torch.isfinite(loss.detach()):
+            values = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+            raise FloatingPointError(
+                f"The distillation loss is {float(loss.detach())} at step {self.state.global_step} (terms: {values}). "
+                f"Training stopped; checkpoints already in {self.args.output_dir} are kept. Lower learning_rate, "
+                "train in fp32 (no fp16), check the data for empty or corrupt rows, or lower the weight of the "
+                "term that diverged, then resume from the last checkpoint."
+            )
+
+    # -- logging: every weighted term under its own name, averaged over the logging window ------------------------
+    def _record(self, terms):
+        for name, value in terms.items():
+            self._term_sums[name] += float(value.detach().float().mean())
+        self._term_steps += 1
+
+    def log(self, logs, start_time=None):
+        if "loss" in logs and self._term_steps:
+            names = sorted(self._term_sums)
+            local = torch.tensor([self._term_sums[n] / self._term_steps for n in names], device=self.args.device)
+            if self.accelerator.num_processes > 1:
+                local = self.accelerator.reduce(local, reduction="mean")
+            for name, value in zip(names, local.tolist()):
+                logs[f"loss/{name}"] = round(value, 6)
+            self._term_sums.clear()
+            self._term_steps = 0
+        super().log(logs, start_time)
+
+    # -- saving and resuming: projections beside the student, never inside it ------------------------------------
+    def _save(self, output_dir=None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        projections = getattr(unwrap(self.model), PROJECTIONS_ATTR, None)
+        if projections is not None and self.args.should_save:
+            output_dir = output_dir if output_dir is not None else self.args.output_dir
+            tensors = {k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()}
+            save_file(tensors, os.path.join(output_dir, PROJECTIONS_FILE), metadata={"format": "pt"})
+
+    def _load_projections(self, folder):
+        projections = getattr(unwrap(self.model), PROJECTIONS_ATTR, None)
+        path = os.path.join(folder, PROJECTIONS_FILE)
+        if projections is None:
+            return
+        if not os.path.isfile(path):
+            logger.warning("%s has no %s: the hidden-state projections start from scratch.", folder, PROJECTIONS_FILE)
+            return
+        projections.load_state_dict(load_file(path, device="cpu"))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        self._load_projections(resume_from_checkpoint)
+
+    def _load_best_model(self):
+        super()._load_best_model()
+        self._load_projections(self.state.best_model_checkpoint)
+
+
+def _forward_arg_names(model) -> set[str]:
+    model = unwrap(model)
+    params = inspect.signature(model.forward).parameters
+    return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _cached_teacher_config(args):
+    from .cache import TeacherCache
+
+    return TeacherCache.read_teacher_config(args.teacher_cache_dir)
+
+
+__all__ = ["DistillationTrainer", "load_teacher"]
