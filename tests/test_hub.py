@@ -1,0 +1,260 @@
+"""Pushing a student to a local fake Hub (tests/hub_server.py) and loading it back with transformers."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_tokenizer, tiny_bert
+from hub_server import start_server, stop
+
+from hf_distill.card import write_card
+from hf_distill.hub import PushError, push_student
+
+REPO_ID = "tester/tiny-distilled-student"
+TOKEN = "hf_dummy_token_for_tests"
+TEXTS = ["a great movie", "the worst plot", "i love this story", "boring and not fun"]
+DECOYS = ("training_args.bin", "distill_projections.safetensors", "optimizer.pt", "trainer_state.json")
+EXPECTED_UPLOADS = {
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "README.md",
+    "report.json",
+}
+
+# Runs with HF_ENDPOINT pointing at the fake Hub: huggingface_hub reads it at import time.
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+    from hf_distill.hub import push_student
+
+    student_dir, repo_id, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    url = push_student(student_dir, repo_id)
+    card = ModelCard.load(repo_id)
+    card.validate()
+    model = AutoModelForSequenceClassification.from_pretrained(repo_id).eval()
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    import torch
+    with torch.no_grad():
+        probs = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1).tolist()
+    preds = pipeline("text-classification", model=repo_id, device="cpu")(texts)
+    print("RESULT " + json.dumps({
+        "url": url,
+        "probs": probs,
+        "pipeline": preds,
+        "model_index_value": card.data.eval_results[0].metric_value,
+    }))
+    """
+)
+
+CARD_INFO = {
+    "model_name": "tiny-distilled-student",
+    "repo_id": REPO_ID,
+    "teacher": "google-bert/bert-base-uncased",
+    "dataset": {"name": "glue", "config": "sst2"},
+    "task_name": "sst2",
+    "metric_name": "accuracy",
+    "student_metric": 0.875,
+    "teacher_metric": 0.9,
+    "loss_weights": {"kd": 1.0, "ce": 0.5},
+    "temperature": 2.0,
+    "layer_map": "2:1,4:2",
+    "student_layers": [1, 3],
+    "num_parameters": {"student": 50_000, "teacher": 80_000},
+    "size_mb": {"student": 0.2, "teacher": 0.3},
+    "latency_ms": {"student_b1": 0.5, "teacher_b1": 0.9, "student_b32": 2.0, "teacher_b32": 3.8},
+    "command": "hf-distill distill --task sst2 --teacher google-bert/bert-base-uncased",
+}
+
+
+def _save_student(student_dir: Path):
+    model = tiny_bert(num_layers=2, id2label=["negative", "positive"], seed=3)
+    tokenizer = make_tokenizer()
+    model.save_pretrained(student_dir)
+    tokenizer.save_pretrained(student_dir)
+    write_card(str(student_dir), CARD_INFO)
+    (student_dir / "report.json").write_text(json.dumps({"student_metric": 0.875}))
+    for name in DECOYS:
+        (student_dir / name).write_bytes(b"decoy " + name.encode())
+    (student_dir / "checkpoint-10").mkdir()
+    (student_dir / "checkpoint-10" / "model.safetensors").write_bytes(b"not uploaded")
+    return model, tokenizer
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _child_env(tmp_path: Path, endpoint: str) -> dict:
+    env = dict(os.environ)
+    for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN_PATH", "HF_HUB_CACHE"):
+        env.pop(key, None)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_TOKEN=TOKEN,
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")]),
+    )
+    return env
+
+
+@pytest.fixture
+def hub():
+    server, url = start_server()
+    try:
+        yield server, url
+    finally:
+        stop(server)
+
+
+def test_push_then_load_through_fake_hub(tmp_path, hub):
+    server, url = hub
+    student_dir = tmp_path / "student"
+    model, tokenizer = _save_student(student_dir)
+    before = _snapshot(student_dir)
+
+    with torch.no_grad():
+        local_probs = model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits.softmax(-1)
+    from transformers import pipeline
+
+    local_preds = pipeline("text-classification", model=str(student_dir), device="cpu")(TEXTS)
+
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(student_dir), REPO_ID, json.dumps(TEXTS)],
+        env=_child_env(tmp_path, url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = "\n".join(f"{m} {p} -> {s}" for m, p, s in server.requests)
+    assert proc.returncode == 0, f"child failed:\n{proc.stderr[-4000:]}\nserver log:\n{log}"
+    assert TOKEN not in proc.stdout + proc.stderr
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+    # The repo holds the standard files and none of the training leftovers.
+    uploaded = set(server.hub.file_names(REPO_ID))
+    assert EXPECTED_UPLOADS <= uploaded, uploaded
+    assert not uploaded & set(DECOYS), uploaded
+    assert not any(name.startswith("checkpoint-") for name in uploaded), uploaded
+    assert server.hub.file_bytes(REPO_ID, "model.safetensors") == (student_dir / "model.safetensors").read_bytes()
+    assert server.hub.commit_messages(REPO_ID)[0] == "Upload distilled student (hf_distill)"
+    assert result["url"].startswith(f"{url}/{REPO_ID}/commit/")
+    assert result["model_index_value"] == pytest.approx(0.875)
+    assert any(m == "POST" and p == "/api/validate-yaml" and s == 200 for m, p, s in server.requests), log
+
+    # Same predictions from the Hub copy as from the local folder.
+    assert torch.allclose(torch.tensor(result["probs"]), local_probs, atol=1e-5)
+    assert [p["label"] for p in result["pipeline"]] == [p["label"] for p in local_preds]
+    for remote, local in zip(result["pipeline"], local_preds):
+        assert remote["score"] == pytest.approx(local["score"], abs=1e-5)
+
+    # Pushing never touches the local folder.
+    assert _snapshot(student_dir) == before
+
+
+def test_push_to_dead_server_raises_push_error(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    student_dir = tmp_path / "student"
+    _save_student(student_dir)
+    before = _snapshot(student_dir)
+
+    server, url = start_server()  # take a free port, then free it again: nothing listens there any more
+    stop(server)
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    with pytest.raises(PushError) as info:
+        push_student(str(student_dir), REPO_ID, token=TOKEN)
+    message = str(info.value)
+    assert "failed" in message
+    assert str(student_dir.resolve()) in message
+    assert "hf-distill push" in message and REPO_ID in message
+    assert "HF_TOKEN" in message
+    assert TOKEN not in message
+    assert _snapshot(student_dir) == before
+
+
+def test_push_in_offline_mode_says_so(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    student_dir = tmp_path / "student"
+    _save_student(student_dir)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(PushError, match="HF_HUB_OFFLINE"):
+        push_student(str(student_dir), REPO_ID, token=TOKEN)
+
+
+def test_push_rejects_folder_without_weights(tmp_path):
+    student_dir = tmp_path / "student"
+    _save_student(student_dir)
+    (student_dir / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="model.safetensors"):
+        push_student(str(student_dir), REPO_ID, token=TOKEN)
+
+
+def test_push_rejects_missing_folder(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        push_student(str(tmp_path / "nope"), REPO_ID, token=TOKEN)
+
+
+def test_server_rejects_invalid_card_metadata(tmp_path, hub, monkeypatch):
+    """A card whose YAML the Hub rejects makes the push fail with PushError before any file is committed."""
+    from huggingface_hub import constants
+
+    server, url = hub
+    student_dir = tmp_path / "student"
+    _save_student(student_dir)
+    card = (student_dir / "README.md").read_text()
+    # valid for ModelCard's local parser, but the (fake) Hub requires a string license
+    (student_dir / "README.md").write_text(card.replace('license: "apache-2.0"', "license: [1, 2]"))
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(PushError, match="Invalid metadata"):
+        push_student(str(student_dir), REPO_ID, token=TOKEN)
+    assert server.hub.file_names(REPO_ID) == [".gitattributes"]
+
+
+def test_push_with_rejected_token_raises_push_error(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    server, url = start_server(required_token="hf_the_only_valid_token")
+    try:
+        student_dir = tmp_path / "student"
+        _save_student(student_dir)
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        with pytest.raises(PushError, match="401") as info:
+            push_student(str(student_dir), REPO_ID, token="hf_wrong_secret_token")
+        assert "hf_wrong_secret_token" not in str(info.value)
+        assert "hf-distill push" in str(info.value)
+        assert server.hub.get(REPO_ID) is None
+    finally:
+        stop(server)
+
+
+def test_push_refuses_unparseable_card_before_any_request(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    server, url = start_server()
+    try:
+        student_dir = tmp_path / "student"
+        _save_student(student_dir)
+        (student_dir / "README.md").write_text("---\nlicense: [unclosed\n---\n# card\n")
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        with pytest.raises(PushError, match="still saved at"):
+            push_student(str(student_dir), REPO_ID, token=TOKEN)
+        assert server.requests == []
+    finally:
+        stop(server)
