@@ -124,6 +124,14 @@ class DistillationConfig(TrainingArguments):
             if value is not None:
                 parse_layer_map(value, name=name)  # syntax now; ranges once the models are known
 
+    def __getstate__(self):
+        """Pickling (the Trainer's `training_args.bin`) never carries a Hub token."""
+        state = self.__dict__.copy()
+        for key in state:
+            if key.endswith("_token") and state[key] is not None:
+                state[key] = None
+        return state
+
     @property
     def relations(self) -> list[str]:
         return [r.strip().lower() for r in self.minilm_relations.split(",") if r.strip()]

@@ -159,6 +159,23 @@ class DistillationTrainer(Trainer):
             outputs = model(**inputs)
             return (outputs.loss, outputs) if return_outputs else outputs.loss
 
+        terms, outputs = self.loss_terms(model, inputs)
+        per_example = torch.stack(list(terms.values())).sum(0)  # (B,)
+        args = self.args
+        if num_items_in_batch is not None:  # exact mean over the whole accumulated (and gathered) batch
+            loss = per_example.sum() / num_items_in_batch
+            if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+        else:
+            loss = per_example.mean() / self.current_gradient_accumulation_steps
+        self._check_finite(loss, terms)
+        self._record(terms)
+        if return_outputs:
+            return loss, SequenceClassifierOutput(loss=loss, logits=outputs.logits)
+        return loss
+
+    def loss_terms(self, model, inputs) -> tuple[dict[str, torch.Tensor], SequenceClassifierOutput]:
+        """Each weighted loss term per example, name -> (B,), and the student's outputs."""
         args = self.args
         labels = inputs.get("labels")
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
@@ -176,7 +193,7 @@ class DistillationTrainer(Trainer):
             check_captured(s_qkv, s_att_layers, parts, "student")
         teacher = self._teacher_outputs(model_inputs, inputs, need_hidden, parts)
 
-        terms: dict[str, torch.Tensor] = {}  # name -> weighted per-example loss, (B,)
+        terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:
             terms["ce"] = args.hard_label_weight * losses.hard_label_loss(outputs.logits, labels)
         if args.logit_weight > 0:
@@ -190,18 +207,7 @@ class DistillationTrainer(Trainer):
         if att_on:
             terms["attention"] = args.attention_weight * self._attention_loss(model, s_qkv, teacher, mask)
 
-        per_example = torch.stack(list(terms.values())).sum(0)  # (B,)
-        if num_items_in_batch is not None:  # exact mean over the whole accumulated (and gathered) batch
-            loss = per_example.sum() / num_items_in_batch
-            if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
-                loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
-        else:
-            loss = per_example.mean() / self.current_gradient_accumulation_steps
-        self._check_finite(loss, terms)
-        self._record(terms)
-        if return_outputs:
-            return loss, SequenceClassifierOutput(loss=loss, logits=outputs.logits)
-        return loss
+        return terms, outputs
 
     def _attention_parts(self) -> set[str]:
         if self.args.attention_loss == "tinybert":

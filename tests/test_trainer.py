@@ -1,0 +1,236 @@
+"""DistillationTrainer by its effect, on tiny in-process BERTs."""
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import make_tokenizer, tiny_bert, tiny_dataset
+from safetensors import safe_open
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, TrainerCallback
+
+from hf_distill import DistillationConfig, DistillationTrainer, student_from_teacher
+from hf_distill.layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE
+
+MIXES = {
+    "logit": dict(),
+    "hidden_projection": dict(hidden_weight=1.0),
+    "tinybert_attention": dict(hidden_weight=1.0, attention_weight=1.0),
+    "minilm_relations": dict(attention_weight=1.0, attention_loss="minilm", relation_heads=4),
+}
+
+
+def make_args(tmp_path, **kw):
+    base = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=3,
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+    )
+    base.update(kw)
+    return DistillationConfig(**base)
+
+
+def make_trainer(tmp_path, student=None, teacher=None, dataset=None, **kw):
+    tok = make_tokenizer()
+    teacher = teacher if teacher is not None else tiny_bert(num_layers=4, hidden=32, seed=1)
+    student = student if student is not None else tiny_bert(num_layers=2, hidden=32, seed=2)
+    return DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        args=make_args(tmp_path, **kw),
+        train_dataset=dataset if dataset is not None else tiny_dataset(tok, n=32),
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+    )
+
+
+def batch(trainer, n=8):
+    loader = trainer.get_train_dataloader()
+    return trainer._prepare_inputs(next(iter(loader)))
+
+
+@pytest.mark.parametrize("mix", sorted(MIXES))
+def test_each_mix_trains_student_not_teacher(tmp_path, mix):
+    kw = MIXES[mix]
+    student = tiny_bert(num_layers=2, hidden=16 if mix == "hidden_projection" else 32, seed=2)
+    trainer = make_trainer(tmp_path, student=student, **kw)
+    teacher_before = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+
+    # every intermediate term is non-zero and has a gradient that reaches the student
+    trainer.model.train()
+    terms, _ = trainer.loss_terms(trainer.model, batch(trainer))
+    expected = {"ce", "kd"} | ({"hidden"} if "hidden_weight" in kw else set()) | (
+        {"attention"} if "attention_weight" in kw else set()
+    )
+    assert set(terms) == expected
+    for name in expected - {"ce", "kd"}:
+        value = terms[name].sum()
+        assert value.item() > 0, name
+        params = [p for p in student.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(value, params, allow_unused=True, retain_graph=True)
+        assert sum(g.abs().sum().item() for g in grads if g is not None) > 0, name
+
+    trainer.train()
+    assert all(torch.equal(v, trainer.teacher.state_dict()[k]) for k, v in teacher_before.items())
+    assert not trainer.teacher.training and not any(p.requires_grad for p in trainer.teacher.parameters())
+    changed = [k for k, v in student.state_dict().items() if k in student_before and not torch.equal(v, student_before[k])]
+    assert changed
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(logged) == 3
+    for h in logged:
+        assert {f"loss/{n}" for n in expected} <= set(h)
+        assert sum(h[f"loss/{n}"] for n in expected) == pytest.approx(h["loss"], rel=1e-3, abs=1e-5)
+
+
+def test_attention_term_from_nothing_fails(tmp_path, monkeypatch):
+    """If the Q/K/V hooks caught nothing (as an empty attentions tuple would give), training must fail."""
+    import hf_distill.trainer as trainer_module
+    from contextlib import contextmanager
+
+    @contextmanager
+    def capture_nothing(model, layers, parts):
+        yield {}
+
+    trainer = make_trainer(tmp_path, attention_weight=1.0)
+    monkeypatch.setattr(trainer_module, "capture_qkv", capture_nothing)
+    trainer.model.train()
+    with pytest.raises(RuntimeError, match="did not run the Q/K/V"):
+        trainer.loss_terms(trainer.model, batch(trainer))
+
+
+def test_gradient_accumulation_matches_large_batch(tmp_path):
+    mix = dict(hidden_weight=1.0, attention_weight=0.5)
+    big = make_trainer(tmp_path / "big", per_device_train_batch_size=16, gradient_accumulation_steps=1, max_steps=2, **mix)
+    big.train()
+    acc = make_trainer(tmp_path / "acc", per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=2, **mix)
+    acc.train()
+    for (name, p_big), (_, p_acc) in zip(big.model.named_parameters(), acc.model.named_parameters()):
+        assert torch.allclose(p_big, p_acc, atol=1e-5), name
+    loss_big = [h["loss"] for h in big.state.log_history if "loss" in h]
+    loss_acc = [h["loss"] for h in acc.state.log_history if "loss" in h]
+    assert loss_acc == pytest.approx(loss_big, rel=1e-4)  # not inflated by the accumulation steps
+
+
+def test_eval_predictions_are_logits(tmp_path):
+    tok = make_tokenizer()
+    seen = {}
+
+    def compute_metrics(pred):
+        seen["shape"] = pred.predictions.shape
+        return {"accuracy": float((pred.predictions.argmax(-1) == pred.label_ids).mean())}
+
+    trainer = make_trainer(tmp_path, hidden_weight=1.0, attention_weight=1.0)
+    trainer.eval_dataset = tiny_dataset(tok, n=12)
+    trainer.compute_metrics = compute_metrics
+    metrics = trainer.evaluate()
+    assert seen["shape"] == (12, 2)
+    assert "eval_accuracy" in metrics and "eval_loss" in metrics
+
+
+def test_projections_are_trained_saved_apart_and_not_in_student(tmp_path):
+    student = tiny_bert(num_layers=2, hidden=16, heads=4, seed=2)
+    trainer = make_trainer(tmp_path, student=student, hidden_weight=1.0, max_steps=4)
+    projections = getattr(student, PROJECTIONS_ATTR)
+    before = {k: v.clone() for k, v in projections.state_dict().items()}
+    trainer.train()
+    optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert all(id(p) in optimized for p in projections.parameters())
+    assert any(not torch.equal(v, projections.state_dict()[k]) for k, v in before.items())
+
+    out = tmp_path / "student"
+    trainer.save_model(str(out))
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        saved_keys = set(f.keys())
+    assert not any(PROJECTIONS_ATTR in k for k in saved_keys)
+    assert saved_keys == set(tiny_bert(num_layers=2, hidden=16, heads=4).state_dict()) - {"bert.embeddings.position_ids"}
+    with safe_open(str(out / PROJECTIONS_FILE), "pt") as f:
+        assert set(f.keys()) == {f"proj.{s}.{p}" for s in ("1", "2") for p in ("weight", "bias")}
+    loaded, info = AutoModelForSequenceClassification.from_pretrained(str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert not hasattr(loaded, PROJECTIONS_ATTR)
+
+
+def test_resume_restores_projections_and_matches_uninterrupted_run(tmp_path):
+    class StopAt(TrainerCallback):  # an interruption right after the checkpoint of step 2
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step == 2
+
+    def run(out, resume=None, stop=False):
+        student = tiny_bert(num_layers=2, hidden=16, heads=4, seed=2)
+        trainer = make_trainer(
+            tmp_path, student=student, hidden_weight=1.0, max_steps=4, save_strategy="steps", save_steps=2,
+            output_dir=str(out),
+        )
+        if stop:
+            trainer.add_callback(StopAt())
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    full = run(tmp_path / "full")
+    run(tmp_path / "cut", stop=True)
+    resumed = run(tmp_path / "cut2", resume=str(tmp_path / "cut" / "checkpoint-2"))
+    by_step = lambda t: {h["step"]: h["loss"] for h in t.state.log_history if "loss" in h}
+    assert by_step(resumed)[3] == pytest.approx(by_step(full)[3], rel=1e-5)
+    assert by_step(resumed)[4] == pytest.approx(by_step(full)[4], rel=1e-5)
+    for (name, a), (_, b) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_resume_without_restoring_projections_would_differ(tmp_path):
+    """Guard for the test above: the projections matter, so a resume that lost them would show."""
+    student = tiny_bert(num_layers=2, hidden=16, heads=4, seed=2)
+    trainer = make_trainer(tmp_path, student=student, hidden_weight=1.0, max_steps=2)
+    trainer.train()
+    trainer.model.train()
+    inputs = batch(trainer)
+    with torch.no_grad():
+        trained = trainer.loss_terms(trainer.model, inputs)[0]["hidden"].mean().item()
+        for p in getattr(student, PROJECTIONS_ATTR).parameters():
+            torch.nn.init.normal_(p, std=0.02)
+        fresh = trainer.loss_terms(trainer.model, inputs)[0]["hidden"].mean().item()
+    assert abs(trained - fresh) > 1e-4
+
+
+def test_teacher_path_and_same_labels_in_other_order(tmp_path):
+    teacher = tiny_bert(num_layers=4, seed=1, id2label=["negative", "positive"])
+    teacher.save_pretrained(tmp_path / "teacher")
+    make_tokenizer().save_pretrained(tmp_path / "teacher")
+    student = tiny_bert(num_layers=2, seed=2, id2label=["positive", "negative"])
+    trainer = make_trainer(tmp_path, student=student, teacher=str(tmp_path / "teacher"))
+    assert trainer.teacher_label_order == [1, 0]
+    inputs = batch(trainer)
+    with torch.no_grad():
+        raw = trainer.teacher(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+        aligned = trainer._teacher_outputs(
+            {k: v for k, v in inputs.items() if k != "labels"}, inputs, False, set()
+        )["logits"]
+    assert torch.equal(aligned[:, 0], raw[:, 1]) and torch.equal(aligned[:, 1], raw[:, 0])
+
+
+def test_saved_run_writes_no_token(tmp_path):
+    token = "hf_SECRETtoken1234567890"
+    trainer = make_trainer(tmp_path, hub_token=token, max_steps=2, save_strategy="steps", save_steps=1)
+    trainer.train()
+    trainer.save_model(str(tmp_path / "out" / "final"))
+    for root, _, files in os.walk(tmp_path / "out"):
+        for name in files:
+            assert token.encode() not in open(os.path.join(root, name), "rb").read(), name
+
+
+def test_student_from_teacher_distils(tmp_path):
+    teacher = tiny_bert(num_layers=4, seed=1)
+    student = student_from_teacher(teacher, num_layers=2)
+    trainer = make_trainer(tmp_path, student=student, teacher=teacher, hidden_weight=1.0, attention_weight=1.0)
+    trainer.train()
+    trainer.save_model(str(tmp_path / "s"))
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2 and config["hf_distill_teacher_layers"] == [1, 3]
