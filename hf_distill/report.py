@@ -443,6 +443,26 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def card_fields(report: dict) -> dict[str, Any]:
+    """The report in the flat form `hf_distill.card` takes (merge into the card's info dict):
+    task_name, metric_name, student_metric, teacher_metric, retention, num_parameters / size_mb
+    {"student", "teacher"}, latency_ms {"student_b1", "teacher_b1", ...} and speedup_b32 (when measured)."""
+    main = report["metric_name"]
+    fields: dict[str, Any] = {
+        "task_name": report.get("task_name"),
+        "metric_name": main,
+        "student_metric": report["student"]["metrics"].get(main),
+        "teacher_metric": report["teacher"]["metrics"].get(main),
+        "retention": report.get("retention"),
+        "num_parameters": {r: report[r]["num_parameters"] for r in ("student", "teacher")},
+        "size_mb": {r: report[r]["size_mb"] for r in ("student", "teacher")},
+        "latency_ms": {f"{r}_{k}": v for r in ("student", "teacher") for k, v in report[r]["latency_ms"].items()},
+    }
+    if report.get("speedup_b32") is not None:
+        fields["speedup_b32"] = report["speedup_b32"]
+    return _json_safe(fields)
+
+
 def write_report(report: dict, output_dir: str | os.PathLike) -> tuple[str, str]:
     """Write `report.json` and `report.md` into `output_dir` (created if needed); return their paths."""
     out = Path(output_dir)
@@ -455,6 +475,7 @@ def write_report(report: dict, output_dir: str | os.PathLike) -> tuple[str, str]
 
 __all__ = [
     "build_report",
+    "card_fields",
     "count_parameters",
     "evaluate_model",
     "measure_latency_ms",
