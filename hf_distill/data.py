@@ -45,7 +45,7 @@ class DataArguments:
         default=None, metadata={"help": "Column with the second text of a pair task (default: none for local files)."}
     )
     label_column: str = field(default="label", metadata={"help": "Column with the label."})
-    label_names: str | None = field(
+    class_names: str | None = field(
         default=None,
         metadata={
             "help": "Comma-separated names of integer labels 0..k-1 in local files, e.g. 'negative,positive'. "
@@ -190,8 +190,8 @@ def load_task_data(args: DataArguments) -> TaskData:
     if not is_regression:
         if isinstance(feature, datasets.ClassLabel):
             label_names = list(feature.names)
-        elif args.label_names:
-            label_names = [n.strip() for n in args.label_names.split(",")]
+        elif args.class_names:
+            label_names = [n.strip() for n in args.class_names.split(",")]
         elif isinstance(sample[0][args.label_column], str):
             seen = set()
             for s in splits.values():
@@ -220,7 +220,7 @@ def load_task_data(args: DataArguments) -> TaskData:
             if bad:
                 raise ValueError(
                     f"Label ids {bad[:5]} in the {name} data are outside 0..{len(label_names) - 1} "
-                    f"(label_names={label_names}). Fix --label_names or the data."
+                    f"(label_names={label_names}). Fix --class_names or the data."
                 )
 
     for name, limit in (("train", args.max_train_samples), ("validation", args.max_eval_samples)):
@@ -250,7 +250,7 @@ def label_permutation(data_names: list[str], model_label2id: dict[str, int]) -> 
     if missing or len(model_label2id) != len(data_names):
         raise ValueError(
             f"The model's labels {sorted(model_label2id, key=model_label2id.get)} do not match the data's "
-            f"labels {data_names}. Set --label_names so the data's label names match the model's, or use a "
+            f"labels {data_names}. Set --class_names so the data's label names match the model's, or use a "
             "model trained on this task."
         )
     return [lower[n.lower()] for n in data_names]

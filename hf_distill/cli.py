@@ -1,0 +1,172 @@
+"""`hf-distill`: fine-tune a teacher, distil a student, evaluate both, write the card, push to the Hub.
+
+    hf-distill pipeline --config recipes/sst2_minilm.yaml --output_dir runs/sst2
+    hf-distill distill --config recipes/sst2_minilm.yaml --teacher runs/sst2/teacher --output_dir runs/sst2b
+    accelerate launch --config_file recipes/accelerate/multi_gpu.yaml -m hf_distill distill --config ...
+    hf-distill push --student_dir runs/sst2/student --hub_model_id user/minilm-l3-sst2
+
+A recipe is a YAML file of the same keys as the command-line options; options given on the command line win.
+An unknown key, in the recipe or on the command line, is an error that names it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import sys
+from dataclasses import fields
+
+import yaml
+from transformers import HfArgumentParser
+
+from .config import DistillationConfig
+from .data import DataArguments
+from .stages import ModelArguments, RunArguments
+
+STAGES = {
+    "train-teacher": "fine-tune a pretrained encoder into a teacher classifier",
+    "distill": "distil the teacher into a smaller student",
+    "evaluate": "teacher vs student: metric, parameters, size, CPU latency; report.json/.md and the card",
+    "pipeline": "train-teacher (unless the teacher exists), distill, evaluate, card",
+    "push": "push a saved student (standard files only) to the Hub",
+}
+DATACLASSES = (ModelArguments, DataArguments, DistillationConfig, RunArguments)
+logger = logging.getLogger("hf_distill")
+
+
+def known_keys() -> set[str]:
+    return {f.name for cls in DATACLASSES for f in fields(cls) if f.init}
+
+
+def recipe_to_argv(path: str) -> list[str]:
+    """Read a YAML recipe into `--key value` arguments; unknown keys are errors that name the key."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Recipe not found: {path!r}.")
+    with open(path) as f:
+        recipe = yaml.safe_load(f) or {}
+    if not isinstance(recipe, dict):
+        raise ValueError(f"Recipe {path!r} must be a mapping of option: value.")
+    keys = known_keys()
+    unknown = [k for k in recipe if k not in keys]
+    if unknown:
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, keys, 1)) else "") for k in unknown]
+        raise ValueError(f"Unknown key(s) in recipe {path}: {', '.join(hints)}. See `hf-distill <stage> --help`.")
+    argv = []
+    for key, value in recipe.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            argv += [f"--{key}", *map(str, value)]
+        else:
+            argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+def parse(argv: list[str]):
+    """`[--config recipe.yaml] [--key value ...]` -> (ModelArguments, DataArguments, DistillationConfig, RunArguments)."""
+    recipe_argv: list[str] = []
+    rest = list(argv)
+    if "--config" in rest:
+        i = rest.index("--config")
+        if i + 1 >= len(rest):
+            raise ValueError("--config needs the path of a YAML recipe.")
+        recipe_argv = recipe_to_argv(rest[i + 1])
+        del rest[i : i + 2]
+    for item in rest:
+        if item.startswith("--") and item[2:].split("=")[0] not in known_keys():
+            key = item[2:].split("=")[0]
+            match = difflib.get_close_matches(key, known_keys(), 1)
+            raise ValueError(f"Unknown option --{key}" + (f" (did you mean --{match[0]}?)" if match else "") + ".")
+    parser = HfArgumentParser(DATACLASSES)
+    return parser.parse_args_into_dataclasses(args=recipe_argv + rest)
+
+
+def run(stage: str, argv: list[str]) -> dict | str:
+    from . import stages
+
+    if stage == "push":
+        return _push(argv)
+    model_args, data_args, config, run_args = parse(argv)
+    out = config.output_dir
+    teacher_dir = model_args.teacher or os.path.join(out, "teacher")
+    student_dir = os.path.join(out, "student")
+
+    if stage == "train-teacher":
+        return stages.train_teacher(model_args, data_args, config, model_args.teacher or os.path.join(out, "teacher"))
+    if stage == "distill":
+        if model_args.teacher is None:
+            raise ValueError("distill needs --teacher (a fine-tuned teacher folder or Hub id); or run `pipeline`.")
+        return stages.distill(model_args, data_args, config, teacher_dir, student_dir)
+    if stage == "evaluate":
+        report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
+        stages.write_student_card(report, data_args, run_args, student_dir) if stages._is_main_process() else None
+        return report
+    if stage == "pipeline":
+        if not os.path.isfile(os.path.join(teacher_dir, "config.json")):
+            if model_args.teacher is not None:
+                raise FileNotFoundError(f"Teacher not found at {teacher_dir!r}; remove --teacher to train one.")
+            logger.info("stage 1/3: fine-tuning %s into a teacher -> %s", model_args.pretrained_model, teacher_dir)
+            stages.train_teacher(model_args, data_args, config, teacher_dir)
+        else:
+            logger.info("stage 1/3: teacher found at %s, not retrained", teacher_dir)
+        logger.info("stage 2/3: distilling -> %s", student_dir)
+        stages.distill(model_args, data_args, config, teacher_dir, student_dir)
+        logger.info("stage 3/3: evaluating teacher and student")
+        report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
+        if stages._is_main_process():
+            stages.write_student_card(report, data_args, run_args, student_dir)
+            if run_args.results_file:
+                import json
+
+                os.makedirs(os.path.dirname(os.path.abspath(run_args.results_file)), exist_ok=True)
+                with open(run_args.results_file, "w") as f:
+                    json.dump(stages.headline(report), f, indent=2)
+        return report
+    raise ValueError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+
+
+def _push(argv: list[str]) -> str:
+    import argparse
+
+    from .hub import push_student
+
+    parser = argparse.ArgumentParser(prog="hf-distill push")
+    parser.add_argument("--student_dir", required=True)
+    parser.add_argument("--hub_model_id", required=True)
+    parser.add_argument("--private", action="store_true")
+    args = parser.parse_args(argv)
+    url = push_student(args.student_dir, args.hub_model_id, private=args.private)
+    print(url)
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
+        print(__doc__)
+        print("stages:\n" + "\n".join(f"  {k:<14} {v}" for k, v in STAGES.items()))
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO)
+    stage, rest = argv[0], argv[1:]
+    if "-h" in rest or "--help" in rest:
+        HfArgumentParser(DATACLASSES).parse_args_into_dataclasses(args=["--help"])
+    try:
+        result = run(stage, rest)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        if os.environ.get("HF_DISTILL_DEBUG"):
+            raise
+        print(f"hf-distill {stage}: error: {err}\n(set HF_DISTILL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+    if isinstance(result, dict) and "retention" in result:
+        main_metric = result["metric_name"]
+        print(
+            f"teacher {main_metric} {result['teacher']['metrics'][main_metric]:.4f}, student "
+            f"{result['student']['metrics'][main_metric]:.4f}, retention {result['retention']:.4f}, "
+            f"speed-up at batch 32: {result.get('speedup_b32') or float('nan'):.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

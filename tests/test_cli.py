@@ -1,0 +1,104 @@
+"""hf-distill end to end on tiny local data: recipes, overrides, unknown keys, single sentences and pairs."""
+
+import json
+
+import pytest
+from conftest import NEGATIVE, POSITIVE, make_tokenizer, tiny_bert
+from transformers import AutoModelForSequenceClassification
+
+from hf_distill.cli import main, parse
+
+
+@pytest.fixture
+def pretrained(tmp_path):
+    path = tmp_path / "pretrained"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).save_pretrained(path)
+    make_tokenizer().save_pretrained(path)
+    return str(path)
+
+
+def write_rows(path, rows):
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        sep = "\t" if path.suffix == ".tsv" else ","
+        keys = list(rows[0])
+        path.write_text("\n".join([sep.join(keys)] + [sep.join(str(r[k]) for k in keys) for r in rows]) + "\n")
+    return str(path)
+
+
+def sentences(n):
+    return [
+        {"sentence": (POSITIVE if i % 2 else NEGATIVE)[i % 5], "label": "positive" if i % 2 else "negative"}
+        for i in range(n)
+    ]
+
+
+FAST = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--use_cpu", "true", "--report_to", "none",
+        "--latency_runs", "2", "--latency_warmup", "1", "--save_strategy", "no", "--logging_steps", "1"]
+
+
+def test_pipeline_single_sentences(tmp_path, pretrained):
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(10))
+    out = tmp_path / "run"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1",
+                 "--attention_weight", "1", "--results_file", str(tmp_path / "res.json"), *FAST])
+    assert code == 0
+    for path in ("teacher/config.json", "student/model.safetensors", "student/README.md", "report.json", "report.md"):
+        assert (out / path).is_file(), path
+    student = AutoModelForSequenceClassification.from_pretrained(out / "student")
+    assert student.config.num_hidden_layers == 2
+    assert student.config.id2label == {0: "negative", 1: "positive"}  # names from the data
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert res["student"]["num_layers"] == 2 and 0 <= res["student"]["accuracy"] <= 1 and "retention" in res
+    card = (out / "student" / "README.md").read_text()
+    assert "hf_distill" in card and "2:1,4:2" in card
+
+
+def test_pair_task_from_jsonl(tmp_path, pretrained):
+    rows = [{"premise": r["sentence"], "hypothesis": "i love this story", "label": r["label"]} for r in sentences(16)]
+    train = write_rows(tmp_path / "train.jsonl", rows)
+    val = write_rows(tmp_path / "val.jsonl", rows[:6])
+    out = tmp_path / "pair"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--text_column", "premise", "--text_pair_column", "hypothesis", "--output_dir", str(out),
+                 "--student_num_layers", "2", *FAST])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["student"]["num_layers"] == 2
+
+
+def test_recipe_with_overrides_and_unknown_keys(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task_name: sst2\ntrain_file: a.tsv\nhidden_weight: 2.0\ntemperature: 3\n")
+    model_args, data_args, config, _ = parse(["--config", str(recipe), "--temperature", "4", "--output_dir", str(tmp_path)])
+    assert config.hidden_weight == 2.0 and config.temperature == 4.0 and data_args.train_file == "a.tsv"
+    assert model_args.student_num_layers == 3
+
+    recipe.write_text("task_name: sst2\ntrain_file: a.tsv\nhiden_weight: 2.0\n")
+    with pytest.raises(ValueError, match="'hiden_weight' \\(did you mean 'hidden_weight'\\?\\)"):
+        parse(["--config", str(recipe)])
+    with pytest.raises(ValueError, match="--temprature \\(did you mean --temperature\\?\\)"):
+        parse(["--train_file", "a.tsv", "--temprature", "2"])
+    assert main(["distill", "--config", str(recipe)]) == 2  # reported as an error, not a traceback
+
+
+def test_bad_data_fails_before_training(tmp_path, pretrained):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("sentence,label\n")
+    code = main(["train-teacher", "--pretrained_model", pretrained, "--train_file", str(empty),
+                 "--output_dir", str(tmp_path / "o"), *FAST])
+    assert code == 2
+    no_label = write_rows(tmp_path / "nolabel.csv", [{"sentence": "good", "stars": 5}])
+    assert main(["train-teacher", "--pretrained_model", pretrained, "--train_file", no_label,
+                 "--output_dir", str(tmp_path / "o"), *FAST]) == 2
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_distill_missing_teacher(tmp_path, capsys):
+    train = write_rows(tmp_path / "train.csv", sentences(8))
+    code = main(["distill", "--teacher", str(tmp_path / "nope"), "--train_file", train, "--output_dir", str(tmp_path / "o"), *FAST])
+    assert code == 2
+    assert "Teacher not found" in capsys.readouterr().err
