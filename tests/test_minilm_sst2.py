@@ -15,7 +15,7 @@ def test_minilm_teacher_into_three_layers(tmp_path, minilm_path, sst2_path):
         DataArguments(
             train_file=f"{sst2_path}/train.tsv",
             validation_file=f"{sst2_path}/validation.tsv",
-            label_names="negative,positive",
+            class_names="negative,positive",
             max_length=64,
             max_train_samples=256,
             max_eval_samples=64,
