@@ -88,6 +88,11 @@ def run(stage: str, argv: list[str]) -> dict | str:
     if stage == "push":
         return _push(argv)
     model_args, data_args, config, run_args = parse(argv)
+    # The stock Trainer would push checkpoints with training_args.bin and projections; we push once, at the end,
+    # standard files only (hf_distill.hub.push_student).
+    push, config.push_to_hub = config.push_to_hub, False
+    if push and not config.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id user/name.")
     out = config.output_dir
     teacher_dir = model_args.teacher or os.path.join(out, "teacher")
     student_dir = os.path.join(out, "student")
@@ -116,6 +121,10 @@ def run(stage: str, argv: list[str]) -> dict | str:
         report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
         if stages._is_main_process():
             stages.write_student_card(report, data_args, run_args, student_dir)
+            if push:
+                from .hub import push_student
+
+                print(push_student(student_dir, config.hub_model_id, token=config.hub_token, private=bool(config.hub_private_repo)))
             if run_args.results_file:
                 import json
 
@@ -151,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     stage, rest = argv[0], argv[1:]
     if "-h" in rest or "--help" in rest:
         HfArgumentParser(DATACLASSES).parse_args_into_dataclasses(args=["--help"])
+    from .hub import PushError
+
     try:
         result = run(stage, rest)
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except (ValueError, FileNotFoundError, TypeError, PushError) as err:
         if os.environ.get("HF_DISTILL_DEBUG"):
             raise
         print(f"hf-distill {stage}: error: {err}\n(set HF_DISTILL_DEBUG=1 for the traceback)", file=sys.stderr)

@@ -273,12 +273,27 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
         "temperature": distillation.get("temperature"),
         "layer_map": distillation.get("layer_map"),
         "student_layers": distillation.get("student_layers"),
-        "command": run_args.command or " ".join(shlex.quote(a) for a in ["hf-distill", *sys.argv[1:]]),
+        "command": run_args.command or " ".join(shlex.quote(a) for a in ["hf-distill", *redact(sys.argv[1:])]),
         **card_fields(report),
     }
     info["task_name"] = task
     info = {k: v for k, v in info.items() if v is not None}
     return write_card(student_dir, info)
+
+
+def redact(argv: list[str]) -> list[str]:
+    """Command-line arguments with the values of token options replaced: a card never records a token."""
+    out, hide = [], False
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        if hide:
+            out.append("<redacted>")
+        elif "token" in key and "=" in arg:
+            out.append(f"{key}=<redacted>")
+        else:
+            out.append(arg)
+        hide = key.startswith("--") and "token" in key and "=" not in arg
+    return out
 
 
 def headline(report: dict) -> dict:

@@ -102,3 +102,21 @@ def test_distill_missing_teacher(tmp_path, capsys):
     code = main(["distill", "--teacher", str(tmp_path / "nope"), "--train_file", train, "--output_dir", str(tmp_path / "o"), *FAST])
     assert code == 2
     assert "Teacher not found" in capsys.readouterr().err
+
+
+def test_failed_push_keeps_everything_and_no_token_is_written(tmp_path, pretrained, capsys):
+    """Offline (HF_HUB_OFFLINE=1 from conftest) the push fails: clear error, local student and card intact."""
+    token = "hf_SECRETcli0987654321"
+    train = write_rows(tmp_path / "train.csv", sentences(16))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out = tmp_path / "run"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--push_to_hub", "true",
+                 "--hub_model_id", "me/tiny-student", "--hub_token", token, *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "hf-distill push --student_dir" in err and token not in err
+    assert (out / "student" / "model.safetensors").is_file() and (out / "student" / "README.md").is_file()
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
