@@ -91,6 +91,7 @@ class TaskData:
 
     train: Any  # datasets.Dataset or None
     validation: Any
+    selection: Any  # the last `train_slice_for_selection` training rows, held out for model selection; or None
     text_column: str
     text_pair_column: str | None
     label_column: str
@@ -223,12 +224,21 @@ def load_task_data(args: DataArguments) -> TaskData:
                     f"(label_names={label_names}). Fix --class_names or the data."
                 )
 
+    selection = None
+    if args.train_slice_for_selection and splits["train"] is not None:
+        n = len(splits["train"])
+        if not 0 < args.train_slice_for_selection < n:
+            raise ValueError(f"train_slice_for_selection must be between 1 and {n - 1} (the training rows), got "
+                             f"{args.train_slice_for_selection}.")
+        selection = splits["train"].select(range(n - args.train_slice_for_selection, n))
+        splits["train"] = splits["train"].select(range(n - args.train_slice_for_selection))
     for name, limit in (("train", args.max_train_samples), ("validation", args.max_eval_samples)):
         if splits[name] is not None and limit is not None:
             splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
     return TaskData(
         train=splits["train"],
         validation=splits["validation"],
+        selection=selection,
         text_column=text_column,
         text_pair_column=pair_column,
         label_column=args.label_column,
