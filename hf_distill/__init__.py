@@ -1,5 +1,6 @@
 """hf_distill: knowledge distillation for Hugging Face Transformers encoders."""
 
+from .cache import TeacherCache, build_teacher_cache
 from .config import DistillationConfig
 from .data import DataArguments, load_task_data, tokenize_split
 from .layer_map import parse_layer_map, uniform_layer_map
@@ -9,6 +10,8 @@ from .trainer import DistillationTrainer, load_teacher
 __version__ = "0.1.0"
 
 __all__ = [
+    "TeacherCache",
+    "build_teacher_cache",
     "DataArguments",
     "DistillationConfig",
     "DistillationTrainer",

@@ -341,7 +341,7 @@ def required_outputs(trainer) -> tuple[list[int], list[int], set[str]]:
     """(hidden layers, attention layers, Q/K/V parts) of the teacher that this trainer's losses read."""
     args = trainer.args
     hidden = sorted({t for t, _ in trainer.layer_pairs}) if args.hidden_weight > 0 else []
-    parts = trainer._attention_parts() if args.attention_weight > 0 else set()
+    parts = args.attention_parts
     attention = sorted({t for t, _ in trainer.attention_pairs}) if parts else []
     return hidden, attention, parts
 

@@ -28,6 +28,7 @@ STAGES = {
     "train-teacher": "fine-tune a pretrained encoder into a teacher classifier",
     "distill": "distil the teacher into a smaller student",
     "evaluate": "teacher vs student: metric, parameters, size, CPU latency; report.json/.md and the card",
+    "cache": "run the teacher once over the training data and store its outputs (--teacher_cache_dir)",
     "pipeline": "train-teacher (unless the teacher exists), distill, evaluate, card",
     "push": "push a saved student (standard files only) to the Hub",
 }
@@ -103,6 +104,10 @@ def run(stage: str, argv: list[str]) -> dict | str:
         if model_args.teacher is None:
             raise ValueError("distill needs --teacher (a fine-tuned teacher folder or Hub id); or run `pipeline`.")
         return stages.distill(model_args, data_args, config, teacher_dir, student_dir)
+    if stage == "cache":
+        if model_args.teacher is None or config.teacher_cache_dir is None:
+            raise ValueError("cache needs --teacher and --teacher_cache_dir.")
+        return stages.build_cache(model_args, data_args, config, teacher_dir, config.teacher_cache_dir)
     if stage == "evaluate":
         report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
         stages.write_student_card(report, data_args, run_args, student_dir) if stages._is_main_process() else None

@@ -135,3 +135,12 @@ class DistillationConfig(TrainingArguments):
     @property
     def relations(self) -> list[str]:
         return [r.strip().lower() for r in self.minilm_relations.split(",") if r.strip()]
+
+    @property
+    def attention_parts(self) -> set[str]:
+        """Which of Q, K, V the attention loss reads (empty when it is off)."""
+        if self.attention_weight == 0:
+            return set()
+        if self.attention_loss == "tinybert":
+            return {"q", "k"}
+        return {c for relation in self.relations for c in relation}

@@ -61,6 +61,15 @@ def attention_pairs(pairs: LayerMap) -> LayerMap:
     return [(t, s) for t, s in pairs if t >= 1 and s >= 1]
 
 
+def resolve_pairs(args, teacher_layers: int, student_layers: int) -> tuple[LayerMap, LayerMap]:
+    """(hidden-state pairs, attention pairs) of a `DistillationConfig` for models of these depths, range-checked."""
+    pairs = parse_layer_map(args.layer_map) or uniform_layer_map(teacher_layers, student_layers)
+    check_layer_map(pairs, teacher_layers, student_layers)
+    att = attention_pairs(parse_layer_map(args.attention_layer_map, "attention_layer_map") or pairs)
+    check_layer_map(att, teacher_layers, student_layers, "attention_layer_map")
+    return pairs, att
+
+
 class HiddenProjections(nn.Module):
     """One `Linear(student_width, teacher_width)` per mapped student layer (TinyBERT's W_h)."""
 

@@ -180,6 +180,9 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
+    if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
+        logger.info("building the teacher cache in %s", config.teacher_cache_dir)
+        build_cache(model_args, data_args, config, teacher_path, config.teacher_cache_dir)
     trainer = DistillationTrainer(
         model=student,
         teacher=teacher,
@@ -216,6 +219,35 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
         with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
             json.dump(info, f, indent=2)
     return output_dir
+
+
+def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
+    """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
+    from transformers import AutoTokenizer
+
+    from .cache import build_teacher_cache
+    from .layer_map import resolve_pairs
+    from .trainer import load_teacher
+
+    data = load_task_data(data_args)
+    teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    student = build_student(model_args, teacher)
+    pairs, att_pairs = resolve_pairs(config, teacher.config.num_hidden_layers, student.config.num_hidden_layers)
+    parts = config.attention_parts
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
+    return build_teacher_cache(
+        teacher,
+        tokenizer,
+        train,
+        cache_dir,
+        layers_hidden=sorted({t for t, _ in pairs}) if config.hidden_weight > 0 else [],
+        layers_attention=sorted({t for t, _ in att_pairs}) if parts else [],
+        parts=parts,
+        max_length=data_args.max_length,
+        batch_size=config.per_device_eval_batch_size,
+        device=config.device,
+    )
 
 
 def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir: str, student_dir: str, report_dir: str) -> dict:

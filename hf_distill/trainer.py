@@ -26,15 +26,7 @@ from .architectures import hidden_size, num_heads, num_layers, unwrap
 from .capture import capture_qkv, check_captured
 from .checks import check_labels, check_tokenizers
 from .config import DistillationConfig
-from .layer_map import (
-    PROJECTIONS_ATTR,
-    PROJECTIONS_FILE,
-    HiddenProjections,
-    attention_pairs,
-    check_layer_map,
-    parse_layer_map,
-    uniform_layer_map,
-)
+from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +76,7 @@ class DistillationTrainer(Trainer):
         self.teacher_config = teacher.config if teacher is not None else _cached_teacher_config(args)
 
         # -- which layers teach which, and whether the shapes allow it (before any long work) --------------------
-        t_layers, s_layers = self.teacher_config.num_hidden_layers, num_layers(model)
-        self.layer_pairs = parse_layer_map(args.layer_map) or uniform_layer_map(t_layers, s_layers)
-        check_layer_map(self.layer_pairs, t_layers, s_layers)
-        self.attention_pairs = attention_pairs(
-            parse_layer_map(args.attention_layer_map, "attention_layer_map") or self.layer_pairs
-        )
-        check_layer_map(self.attention_pairs, t_layers, s_layers, "attention_layer_map")
+        self.layer_pairs, self.attention_pairs = resolve_pairs(args, self.teacher_config.num_hidden_layers, num_layers(model))
         if args.attention_weight > 0:
             self._check_attention(model, args)
         self.teacher_label_order = check_labels(self.teacher_config, model.config)
@@ -184,7 +170,7 @@ class DistillationTrainer(Trainer):
             mask = torch.ones_like(inputs["input_ids"])
         need_hidden = args.hidden_weight > 0
         att_on = args.attention_weight > 0
-        parts = self._attention_parts() if att_on else set()
+        parts = self.args.attention_parts
         s_att_layers = [s for _, s in self.attention_pairs] if att_on else []
 
         with capture_qkv(unwrap(model), s_att_layers, parts) as s_qkv:
@@ -208,11 +194,6 @@ class DistillationTrainer(Trainer):
             terms["attention"] = args.attention_weight * self._attention_loss(model, s_qkv, teacher, mask)
 
         return terms, outputs
-
-    def _attention_parts(self) -> set[str]:
-        if self.args.attention_loss == "tinybert":
-            return {"q", "k"}
-        return {c for relation in self.args.relations for c in relation}
 
     @torch.no_grad()
     def _teacher_outputs(self, model_inputs, inputs, need_hidden, parts) -> dict:

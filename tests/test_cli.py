@@ -120,3 +120,16 @@ def test_failed_push_keeps_everything_and_no_token_is_written(tmp_path, pretrain
     for path in out.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_pipeline_with_teacher_cache(tmp_path, pretrained):
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--attention_weight",
+                 "1", "--teacher_cache_dir", str(cache), *FAST])
+    assert code == 0
+    meta = json.loads((cache / "meta.json").read_text())
+    assert meta["layers_hidden"] == [2, 4] and sorted(meta["parts"]) == ["k", "q"]
+    assert (out / "student" / "model.safetensors").is_file()
