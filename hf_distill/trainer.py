@@ -89,6 +89,8 @@ class DistillationTrainer(Trainer):
             setattr(model, PROJECTIONS_ATTR, projections)
             keys = {f"{PROJECTIONS_ATTR}.{k}" for k in projections.state_dict()}
             model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | keys
+            # Project inside the student's forward, so DDP/FSDP see the projections used by this forward.
+            model.register_forward_hook(_append_projected_states(projections, [s for _, s in self.layer_pairs]))
             logger.info(
                 "hidden widths differ (student %d, teacher %d): training %d projections",
                 hidden_size(model), self.teacher_config.hidden_size, len(projections.proj),
@@ -132,7 +134,8 @@ class DistillationTrainer(Trainer):
         """Frozen, eval, student's device and dtype (half when training in fp16/bf16); never DDP/FSDP-wrapped."""
         teacher.eval()
         teacher.requires_grad_(False)
-        dtype = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else next(self.model.parameters()).dtype
+        precision = self.accelerator.mixed_precision  # set by --bf16/--fp16 or by the accelerate config
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, next(self.model.parameters()).dtype)
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
             from .placement import deepspeed_inference_engine
 
@@ -215,13 +218,12 @@ class DistillationTrainer(Trainer):
         return result
 
     def _hidden_loss(self, model, student_hidden, teacher, mask) -> torch.Tensor:
-        projections = getattr(unwrap(model), PROJECTIONS_ATTR, None)
+        projected = hasattr(unwrap(model), PROJECTIONS_ATTR)  # then the forward appended one state per pair
+        extra = len(self.layer_pairs) if projected else 0
         loss_fn = losses.hidden_mse if self.args.hidden_loss == "mse" else losses.hidden_cosine
         total = 0
-        for t, s in self.layer_pairs:
-            h = student_hidden[s]  # (B, T, Ds)
-            if projections is not None:
-                h = projections(s, h)  # (B, T, Dt)
+        for i, (t, s) in enumerate(self.layer_pairs):
+            h = student_hidden[len(student_hidden) - extra + i] if projected else student_hidden[s]  # (B, T, Dt)
             total = total + loss_fn(h, teacher["hidden"][t], mask)
         return total
 
@@ -296,6 +298,19 @@ class DistillationTrainer(Trainer):
     def _load_best_model(self):
         super()._load_best_model()
         self._load_projections(self.state.best_model_checkpoint)
+
+
+def _append_projected_states(projections, student_layers):
+    """A forward hook: in training, append `projection(hidden_states[s])` for each mapped student layer `s`
+    to the output's `hidden_states` tuple, (B, T, Ds) -> (B, T, Dt)."""
+
+    def hook(module, args, output):
+        if module.training and getattr(output, "hidden_states", None) is not None:
+            states = tuple(output.hidden_states)
+            output.hidden_states = states + tuple(projections(s, states[s]) for s in student_layers)
+        return output
+
+    return hook
 
 
 def _forward_arg_names(model) -> set[str]:

@@ -268,7 +268,7 @@ def fake_deepspeed(calls):
 
 def fake_accelerator(zero_stage, train_config):
     plugin = types.SimpleNamespace(zero_stage=zero_stage, deepspeed_config=train_config)
-    return types.SimpleNamespace(state=types.SimpleNamespace(deepspeed_plugin=plugin))
+    return types.SimpleNamespace(state=types.SimpleNamespace(deepspeed_plugin=plugin), mixed_precision="no")
 
 
 TRAIN_CONFIG = {
