@@ -90,7 +90,11 @@ class DistillationTrainer(Trainer):
             keys = {f"{PROJECTIONS_ATTR}.{k}" for k in projections.state_dict()}
             model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | keys
             # Project inside the student's forward, so DDP/FSDP see the projections used by this forward.
-            model.register_forward_hook(_append_projected_states(projections, [s for _, s in self.layer_pairs]))
+            if getattr(model, "_hf_distill_hook", None) is not None:  # a student reused by a second trainer
+                model._hf_distill_hook.remove()
+            model._hf_distill_hook = model.register_forward_hook(
+                _append_projected_states(projections, [s for _, s in self.layer_pairs])
+            )
             logger.info(
                 "hidden widths differ (student %d, teacher %d): training %d projections",
                 hidden_size(model), self.teacher_config.hidden_size, len(projections.proj),

@@ -234,3 +234,13 @@ def test_student_from_teacher_distils(tmp_path):
     trainer.save_model(str(tmp_path / "s"))
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["hf_distill_teacher_layers"] == [1, 3]
+
+
+def test_student_reused_by_a_second_trainer(tmp_path):
+    student = tiny_bert(num_layers=2, hidden=16, heads=4, seed=2)
+    make_trainer(tmp_path / "a", student=student, hidden_weight=1.0).train()
+    second = make_trainer(tmp_path / "b", student=student, hidden_weight=1.0, max_steps=1)
+    second.model.train()
+    inputs = batch(second)
+    out = second.model(**{k: v for k, v in inputs.items() if k != "labels"}, output_hidden_states=True)
+    assert len(out.hidden_states) == 3 + 2  # embeddings + 2 layers + one projected state per pair, once
