@@ -83,22 +83,7 @@ class DistillationTrainer(Trainer):
 
         # -- projections: trained with the student (a submodule, so DDP syncs them), never in a saved student ----
         if args.hidden_weight > 0 and hidden_size(model) != self.teacher_config.hidden_size:
-            projections = HiddenProjections(
-                [s for _, s in self.layer_pairs], hidden_size(model), self.teacher_config.hidden_size
-            ).to(next(model.parameters()).dtype)
-            setattr(model, PROJECTIONS_ATTR, projections)
-            keys = {f"{PROJECTIONS_ATTR}.{k}" for k in projections.state_dict()}
-            model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | keys
-            # Project inside the student's forward, so DDP/FSDP see the projections used by this forward.
-            if getattr(model, "_hf_distill_hook", None) is not None:  # a student reused by a second trainer
-                model._hf_distill_hook.remove()
-            model._hf_distill_hook = model.register_forward_hook(
-                _append_projected_states(projections, [s for _, s in self.layer_pairs])
-            )
-            logger.info(
-                "hidden widths differ (student %d, teacher %d): training %d projections",
-                hidden_size(model), self.teacher_config.hidden_size, len(projections.proj),
-            )
+            self._attach_projections(model)
 
         super().__init__(model=model, args=args, **kwargs)
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
@@ -116,6 +101,26 @@ class DistillationTrainer(Trainer):
         self.loss_is_scaled_for_ga = True
         self._term_sums: dict[str, float] = defaultdict(float)
         self._term_steps = 0
+
+    def _attach_projections(self, model):
+        """One Linear(student width -> teacher width) per mapped student layer, as `model.hf_distill_projections`.
+
+        Left out of every `save_pretrained` (`_keys_to_ignore_on_save`), saved beside checkpoints by `_save`. They
+        run inside the student's forward (a forward hook appends the projected states to `hidden_states`), so
+        DDP/FSDP see them used by that forward.
+        """
+        student_layers = [s for _, s in self.layer_pairs]
+        projections = HiddenProjections(student_layers, hidden_size(model), self.teacher_config.hidden_size)
+        setattr(model, PROJECTIONS_ATTR, projections.to(next(model.parameters()).dtype))
+        keys = {f"{PROJECTIONS_ATTR}.{k}" for k in projections.state_dict()}
+        model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | keys
+        if getattr(model, "_hf_distill_hook", None) is not None:  # a student reused by a second trainer
+            model._hf_distill_hook.remove()
+        model._hf_distill_hook = model.register_forward_hook(_append_projected_states(projections, student_layers))
+        logger.info(
+            "hidden widths differ (student %d, teacher %d): training %d projections",
+            hidden_size(model), self.teacher_config.hidden_size, len(student_layers),
+        )
 
     def _check_attention(self, model, args):
         t_heads, s_heads = self.teacher_config.num_attention_heads, num_heads(model)
