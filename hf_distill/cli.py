@@ -12,12 +12,14 @@ An unknown key, in the recipe or on the command line, is an error that names it.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 import sys
 from dataclasses import fields
 
 import yaml
+from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from .config import DistillationConfig
@@ -109,8 +111,10 @@ def run(stage: str, argv: list[str]) -> dict | str:
             raise ValueError("cache needs --teacher and --teacher_cache_dir.")
         return stages.build_cache(model_args, data_args, config, teacher_dir, config.teacher_cache_dir)
     if stage == "evaluate":
+        if not PartialState().is_main_process:
+            return {}
         report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
-        stages.write_student_card(report, data_args, run_args, student_dir) if stages._is_main_process() else None
+        stages.write_student_card(report, data_args, run_args, student_dir)
         return report
     if stage == "pipeline":
         if not os.path.isfile(os.path.join(teacher_dir, "config.json")):
@@ -123,19 +127,19 @@ def run(stage: str, argv: list[str]) -> dict | str:
         logger.info("stage 2/3: distilling -> %s", student_dir)
         stages.distill(model_args, data_args, config, teacher_dir, student_dir)
         logger.info("stage 3/3: evaluating teacher and student")
+        PartialState().wait_for_everyone()
+        if not PartialState().is_main_process:  # one process measures latency, writes the report and the card
+            return {}
         report = stages.evaluate_pair(data_args, run_args, teacher_dir, student_dir, out)
-        if stages._is_main_process():
-            stages.write_student_card(report, data_args, run_args, student_dir)
-            if push:
-                from .hub import push_student
+        stages.write_student_card(report, data_args, run_args, student_dir)
+        if push:
+            from .hub import push_student
 
-                print(push_student(student_dir, config.hub_model_id, token=config.hub_token, private=bool(config.hub_private_repo)))
-            if run_args.results_file:
-                import json
-
-                os.makedirs(os.path.dirname(os.path.abspath(run_args.results_file)), exist_ok=True)
-                with open(run_args.results_file, "w") as f:
-                    json.dump(stages.headline(report), f, indent=2)
+            print(push_student(student_dir, config.hub_model_id, token=config.hub_token, private=bool(config.hub_private_repo)))
+        if run_args.results_file:
+            os.makedirs(os.path.dirname(os.path.abspath(run_args.results_file)), exist_ok=True)
+            with open(run_args.results_file, "w") as f:
+                json.dump(stages.headline(report), f, indent=2)
         return report
     raise ValueError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
 
