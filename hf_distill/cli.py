@@ -24,6 +24,7 @@ from transformers import HfArgumentParser
 
 from .config import DistillationConfig
 from .data import DataArguments
+from .search import SearchArguments
 from .stages import ModelArguments, RunArguments
 
 STAGES = {
@@ -32,9 +33,10 @@ STAGES = {
     "evaluate": "teacher vs student: metric, parameters, size, CPU latency; report.json/.md and the card",
     "cache": "run the teacher once over the training data and store its outputs (--teacher_cache_dir)",
     "pipeline": "train-teacher (unless the teacher exists), distill, evaluate, card",
+    "search": "distil candidate student shapes briefly, measure their latency, pick the smallest that keeps the goal",
     "push": "push a saved student (standard files only) to the Hub",
 }
-DATACLASSES = (ModelArguments, DataArguments, DistillationConfig, RunArguments)
+DATACLASSES = (ModelArguments, DataArguments, DistillationConfig, RunArguments, SearchArguments)
 logger = logging.getLogger("hf_distill")
 
 
@@ -67,7 +69,7 @@ def recipe_to_argv(path: str) -> list[str]:
 
 
 def parse(argv: list[str]):
-    """`[--config recipe.yaml] [--key value ...]` -> (ModelArguments, DataArguments, DistillationConfig, RunArguments)."""
+    """`[--config recipe.yaml] [--key value ...]` -> one instance of each of DATACLASSES."""
     recipe_argv: list[str] = []
     rest = list(argv)
     if "--config" in rest:
@@ -90,7 +92,7 @@ def run(stage: str, argv: list[str]) -> dict | str:
 
     if stage == "push":
         return _push(argv)
-    model_args, data_args, config, run_args = parse(argv)
+    model_args, data_args, config, run_args, search_args = parse(argv)
     # The stock Trainer would push checkpoints with training_args.bin and projections; we push once, at the end,
     # standard files only (hf_distill.hub.push_student).
     push, config.push_to_hub = config.push_to_hub, False
@@ -110,6 +112,19 @@ def run(stage: str, argv: list[str]) -> dict | str:
         if model_args.teacher is None or config.teacher_cache_dir is None:
             raise ValueError("cache needs --teacher and --teacher_cache_dir.")
         return stages.build_cache(model_args, data_args, config, teacher_dir, config.teacher_cache_dir)
+    if stage == "search":
+        from .search import run_search
+
+        if model_args.teacher is None:
+            raise ValueError("search needs --teacher (a fine-tuned teacher folder or Hub id).")
+        result = run_search(model_args, data_args, config, search_args, teacher_dir, out)
+        chosen = result["chosen"]
+        shape = (f"--student_num_layers {chosen['layers']}" if chosen["copied"] else
+                 f"--student_config num_hidden_layers={chosen['layers']},hidden_size={chosen['hidden_size']},"
+                 f"num_attention_heads={chosen['num_attention_heads']},intermediate_size={chosen['intermediate_size']}")
+        print(f"chosen: {chosen['name']} ({chosen['accuracy']:.4f} held-out, {chosen['latency_ms_b32']:.1f} ms at "
+              f"batch 32). Distil it fully with: hf-distill distill <same options> {shape}")
+        return result
     if stage == "evaluate":
         if not PartialState().is_main_process:
             return {}

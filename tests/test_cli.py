@@ -73,7 +73,7 @@ def test_pair_task_from_jsonl(tmp_path, pretrained):
 def test_recipe_with_overrides_and_unknown_keys(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("task_name: sst2\ntrain_file: a.tsv\nhidden_weight: 2.0\ntemperature: 3\n")
-    model_args, data_args, config, _ = parse(["--config", str(recipe), "--temperature", "4", "--output_dir", str(tmp_path)])
+    model_args, data_args, config, *_ = parse(["--config", str(recipe), "--temperature", "4", "--output_dir", str(tmp_path)])
     assert config.hidden_weight == 2.0 and config.temperature == 4.0 and data_args.train_file == "a.tsv"
     assert model_args.student_num_layers == 3
 

@@ -1,0 +1,259 @@
+"""Student search: which student shape keeps the teacher's quality at the lowest latency?
+
+    hf-distill search --config recipes/sst2_minilm.yaml --teacher runs/sst2_minilm/teacher --output_dir runs/search
+
+Candidates are depths (layers copied from the teacher) and, optionally, narrower widths (a smaller config with
+projections). Each is distilled for a short budget and scored on training rows held out from training
+(`train_slice_for_selection`), never on the validation rows; successive halving keeps the better half and
+doubles the budget, so weak shapes stop early. Latency is measured for real on this machine (batch
+`latency_batch_size`, real texts). The chosen shape is the fastest whose held-out score keeps `goal_retention`
+of the teacher's (or the most accurate one within `latency_budget_ms`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchArguments:
+    goal_retention: float = field(default=0.99, metadata={"help": "Keep at least this share of the teacher's score."})
+    latency_budget_ms: float | None = field(
+        default=None, metadata={"help": "Instead of a quality goal: the most accurate shape under this latency."}
+    )
+    latency_batch_size: int = field(default=32, metadata={"help": "Batch size of the latency the search optimises."})
+    search_depths: str = field(default="1,2,3,4", metadata={"help": "Student depths to try (layers copied)."})
+    search_widths: str = field(
+        default="",
+        metadata={"help": "Narrower shapes 'hidden:heads:ffn' (comma-separated), tried at each depth, e.g. '192:4:768'."},
+    )
+    search_first_steps: int = field(default=150, metadata={"help": "Training steps of each candidate in round 1."})
+    search_rounds: int = field(default=3, metadata={"help": "Rounds of successive halving (budget doubles each)."})
+    search_keep: float = field(default=0.5, metadata={"help": "Share of candidates kept after each round."})
+
+
+@dataclass
+class Shape:
+    layers: int
+    hidden_size: int
+    num_attention_heads: int
+    intermediate_size: int
+    copied: bool  # layers copied from the teacher (teacher width) or a fresh narrower config
+
+    @property
+    def name(self) -> str:
+        return f"L{self.layers}-H{self.hidden_size}" + ("" if self.copied else "-fresh")
+
+
+def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
+    depths = [int(d) for d in args.search_depths.split(",") if d.strip()]
+    bad = [d for d in depths if not 1 <= d <= teacher_config.num_hidden_layers]
+    if bad:
+        raise ValueError(f"search_depths {bad} out of range: the teacher has {teacher_config.num_hidden_layers} layers.")
+    shapes = [
+        Shape(d, teacher_config.hidden_size, teacher_config.num_attention_heads, teacher_config.intermediate_size, True)
+        for d in depths
+    ]
+    for spec in filter(None, (w.strip() for w in args.search_widths.split(","))):
+        try:
+            hidden, heads, ffn = (int(x) for x in spec.split(":"))
+        except ValueError as err:
+            raise ValueError(f"search_widths: cannot read {spec!r}; write hidden:heads:ffn, e.g. '192:4:768'.") from err
+        if hidden % heads:
+            raise ValueError(f"search_widths {spec!r}: hidden {hidden} is not divisible by {heads} heads.")
+        shapes += [Shape(d, hidden, heads, ffn, False) for d in depths]
+    return shapes
+
+
+def successive_halving(shapes: list, score_fn, first_steps: int, rounds: int, keep: float) -> list[dict]:
+    """Train every shape for `first_steps`, keep the best `keep` share, double the budget, repeat.
+
+    `score_fn(shape, steps) -> float` distils a fresh student of that shape for `steps` and scores it.
+    Returns one record per (shape, round) evaluated.
+    """
+    history, alive, steps = [], list(shapes), first_steps
+    for round_index in range(rounds):
+        scores = []
+        for shape in alive:
+            score = score_fn(shape, steps)
+            history.append({"shape": shape, "round": round_index, "steps": steps, "score": score})
+            scores.append((score, shape))
+        if round_index == rounds - 1 or len(alive) <= 1:
+            break
+        scores.sort(key=lambda pair: -pair[0])
+        alive = [shape for _, shape in scores[: max(1, round(len(scores) * keep))]]
+        steps *= 2
+    return history
+
+
+def pareto_front(points: list[dict]) -> list[dict]:
+    """Points not beaten by another that is at least as accurate and at least as fast (strictly better in one)."""
+    front = []
+    for p in points:
+        dominated = any(
+            q["accuracy"] >= p["accuracy"]
+            and q["latency_ms_b32"] <= p["latency_ms_b32"]
+            and (q["accuracy"] > p["accuracy"] or q["latency_ms_b32"] < p["latency_ms_b32"])
+            for q in points
+        )
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: p["latency_ms_b32"])
+
+
+def choose(points: list[dict], teacher_score: float, args: SearchArguments) -> dict:
+    """The fastest point meeting the goal among the longest-trained ones; else the most accurate."""
+    top_steps = max(p["steps"] for p in points)
+    finalists = [p for p in points if p["steps"] == top_steps]
+    if args.latency_budget_ms is not None:
+        fitting = [p for p in finalists if p["latency_ms_b32"] <= args.latency_budget_ms] or finalists
+        return max(fitting, key=lambda p: p["accuracy"])
+    meeting = [p for p in finalists if p["accuracy"] >= args.goal_retention * teacher_score]
+    if meeting:
+        return min(meeting, key=lambda p: p["latency_ms_b32"])
+    return max(finalists, key=lambda p: p["accuracy"])
+
+
+def run_search(model_args, data_args, config, search_args: SearchArguments, teacher_path: str, output_dir: str) -> dict:
+    """Search student shapes for `teacher_path` on the task; writes search.json, search.md and search.png."""
+    import copy
+
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+
+    from .data import load_task_data, tokenize_split
+    from .metrics import build_compute_metrics
+    from .report import measure_latency_ms
+    from .stages import resolve_model_path
+    from .student import student_from_config, student_from_teacher
+    from .trainer import DistillationTrainer, load_teacher
+
+    if not data_args.train_slice_for_selection:
+        data_args.train_slice_for_selection = 2000
+    data = load_task_data(data_args)
+    teacher = load_teacher(resolve_model_path(teacher_path))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
+    held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
+    texts, _ = data.texts("selection")
+    metrics_fn = build_compute_metrics(data_args.task_name, data.is_regression)
+    main_metric = None
+
+    def evaluate(model) -> float:
+        nonlocal main_metric
+        args = copy.copy(config)
+        args.output_dir = os.path.join(output_dir, "eval")
+        trainer = Trainer(model=model, args=args, eval_dataset=held_out, processing_class=tokenizer,
+                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics_fn)
+        result = trainer.evaluate()
+        main_metric = main_metric or next(k[5:] for k in result if k.startswith("eval_") and k[5:] not in
+                                          ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch"))
+        return float(result[f"eval_{main_metric}"])
+
+    def build(shape: Shape):
+        if shape.copied:
+            return student_from_teacher(teacher, num_layers=shape.layers)
+        return student_from_config(teacher, num_hidden_layers=shape.layers, hidden_size=shape.hidden_size,
+                                   num_attention_heads=shape.num_attention_heads,
+                                   intermediate_size=shape.intermediate_size)
+
+    def score(shape: Shape, steps: int) -> float:
+        args = copy.copy(config)
+        args.output_dir = os.path.join(output_dir, "candidates", shape.name)
+        args.max_steps, args.save_strategy, args.eval_strategy = steps, "no", "no"
+        student = build(shape)
+        if args.attention_weight > 0 and args.attention_loss == "tinybert" and (
+            shape.num_attention_heads != teacher.config.num_attention_heads
+        ):
+            args.attention_loss = "minilm"  # TinyBERT maps need equal head counts; relations do not
+        trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=train,
+                                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer))
+        trainer.train()
+        result = evaluate(student)
+        logger.info("search: %s after %d steps: %.4f", shape.name, steps, result)
+        return result
+
+    start = time.time()
+    teacher_score = evaluate(teacher)
+    shapes = candidate_shapes(teacher.config, search_args)
+    history = successive_halving(shapes, score, search_args.search_first_steps, search_args.search_rounds,
+                                 search_args.search_keep)
+    latency = {}
+    for shape in shapes:
+        model = build(shape)
+        latency[shape.name] = measure_latency_ms(model, tokenizer, texts, search_args.latency_batch_size,
+                                                 max_length=data_args.max_length, runs=10, warmup=2)["median"]
+    teacher_latency = measure_latency_ms(teacher, tokenizer, texts, search_args.latency_batch_size,
+                                         max_length=data_args.max_length, runs=10, warmup=2)["median"]
+    best = {}
+    for record in history:  # each shape at the largest budget it reached
+        name = record["shape"].name
+        if name not in best or record["steps"] > best[name]["steps"]:
+            best[name] = record
+    points = [
+        {**asdict(r["shape"]), "name": name, "steps": r["steps"], "accuracy": r["score"],
+         "latency_ms_b32": latency[name], "params": sum(p.numel() for p in build(r["shape"]).parameters())}
+        for name, r in best.items()
+    ]
+    chosen = choose(points, teacher_score, search_args)
+    result = {
+        "metric": main_metric,
+        "selection_rows": len(held_out),
+        "teacher": {"accuracy": teacher_score, "latency_ms_b32": teacher_latency},
+        "goal": {"retention": search_args.goal_retention, "latency_budget_ms": search_args.latency_budget_ms},
+        "candidates": points,
+        "rounds": [{"name": r["shape"].name, "round": r["round"], "steps": r["steps"], "score": r["score"]} for r in history],
+        "pareto": pareto_front(points),
+        "chosen": chosen,
+        "wall_time_s": time.time() - start,
+    }
+    write_search(result, output_dir)
+    return result
+
+
+def write_search(result: dict, output_dir: str) -> None:
+    """search.json, search.md (a table) and search.png (accuracy against latency, frontier joined)."""
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "search.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    lines = [
+        f"Teacher: {result['metric']} {result['teacher']['accuracy']:.4f}, "
+        f"{result['teacher']['latency_ms_b32']:.1f} ms at batch 32. Scored on {result['selection_rows']} held-out "
+        "training rows.",
+        "",
+        "| shape | layers | hidden | steps | score | latency b32 (ms) | params (M) | pareto | chosen |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    front = {p["name"] for p in result["pareto"]}
+    for p in sorted(result["candidates"], key=lambda p: p["latency_ms_b32"]):
+        lines.append(
+            f"| {p['name']} | {p['layers']} | {p['hidden_size']} | {p['steps']} | {p['accuracy']:.4f} | "
+            f"{p['latency_ms_b32']:.1f} | {p['params'] / 1e6:.1f} | {'yes' if p['name'] in front else ''} | "
+            f"{'**yes**' if p['name'] == result['chosen']['name'] else ''} |"
+        )
+    with open(os.path.join(output_dir, "search.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p in result["candidates"]:
+        ax.scatter(p["latency_ms_b32"], p["accuracy"], color="tab:blue")
+        ax.annotate(p["name"], (p["latency_ms_b32"], p["accuracy"]), fontsize=7)
+    front_points = result["pareto"]
+    ax.plot([p["latency_ms_b32"] for p in front_points], [p["accuracy"] for p in front_points], color="tab:blue")
+    ax.scatter([result["teacher"]["latency_ms_b32"]], [result["teacher"]["accuracy"]], color="tab:red", label="teacher")
+    ax.axhline(result["goal"]["retention"] * result["teacher"]["accuracy"], color="gray", ls="--", label="goal")
+    ax.set_xlabel("CPU latency at batch 32 (ms)")
+    ax.set_ylabel(f"{result['metric']} (held-out training rows)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(output_dir, "search.png"), dpi=120)
+    plt.close(fig)
