@@ -145,6 +145,10 @@ def _context(info: dict) -> dict[str, Any]:
     task_name = str(info["task_name"]).strip()
     base_model = teacher if looks_like_hub_id(teacher) else None
     teacher_md = f"[`{teacher}`]({HUB_URL}/{teacher})" if base_model else f"`{teacher}` (local checkpoint)"
+    teacher_base = str(info.get("teacher_base") or "").strip()
+    if not base_model and looks_like_hub_id(teacher_base):  # a local teacher fine-tuned from a Hub model
+        base_model = teacher_base
+        teacher_md = f"`{teacher}` (local checkpoint fine-tuned from [`{teacher_base}`]({HUB_URL}/{teacher_base}))"
 
     ctx: dict[str, Any] = {
         "model_name": model_name,
@@ -279,6 +283,7 @@ def render_card(info: dict) -> str:
     out of the card):
 
     - `model_name` (str): the student's name, e.g. "minilm-l3-sst2-distilled" or "user/minilm-l3-sst2".
+    - `teacher_base` (str, optional): the Hub model a local teacher was fine-tuned from; becomes `base_model`.
     - `teacher` (str): teacher Hub id or local path. A valid Hub id becomes `base_model` in the YAML metadata; a
       local path is only written in the text.
     - `task_name` (str): e.g. "sst2".

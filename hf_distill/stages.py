@@ -16,6 +16,8 @@ from .data import GLUE_TASKS, DataArguments, load_task_data, tokenize_split
 logger = logging.getLogger(__name__)
 
 PYPI_MODELS = {"pypi:all-MiniLM-L6-v2": "minilm_l6_path"}
+PYPI_HUB_IDS = {"pypi:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}  # what the wheels carry
+TEACHER_INFO = "hf_distill_teacher.json"
 DISTILL_INFO = "hf_distill.json"
 
 
@@ -133,6 +135,10 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(output_dir)
+    if _is_main_process():
+        base = PYPI_HUB_IDS.get(model_args.pretrained_model, model_args.pretrained_model)
+        with open(os.path.join(output_dir, TEACHER_INFO), "w") as f:
+            json.dump({"base_model": base, "task_name": data_args.task_name}, f, indent=2)
     if validation is not None:
         metrics = trainer.evaluate()
         trainer.save_metrics("eval", metrics)
@@ -297,9 +303,15 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
 
     distillation = report.get("distillation", {})
     task = data_args.task_name or "text-classification"
+    teacher_info = os.path.join(report.get("teacher_dir", ""), TEACHER_INFO)
+    teacher_base = None
+    if os.path.isfile(teacher_info):
+        with open(teacher_info) as f:
+            teacher_base = json.load(f).get("base_model")
     info = {
         "model_name": run_args.model_name or f"{os.path.basename(os.path.abspath(student_dir))}",
         "teacher": distillation.get("teacher") or report.get("teacher_dir"),
+        "teacher_base": teacher_base,
         "dataset": {"name": "glue", "config": data_args.task_name} if data_args.task_name in GLUE_TASKS else None,
         "loss_weights": distillation.get("loss_weights"),
         "temperature": distillation.get("temperature"),

@@ -24,13 +24,25 @@ def run_worker(*args, timeout=240):
     return subprocess.run([sys.executable, WORKER, *args], env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
-def test_sigkill_then_resume_gives_the_same_student(tmp_path):
+def build_worker_cache(path):
+    """The teacher cache the worker's losses need (hidden 2:1, 4:2; MiniLM relations q, k, v on the same pairs)."""
+    from hf_distill import build_teacher_cache
+
+    tok = make_tokenizer()
+    build_teacher_cache(tiny_bert(num_layers=4, hidden=32, seed=1), tok, tiny_dataset(tok, n=32), str(path),
+                        layers_hidden=[2, 4], layers_attention=[2, 4], parts={"q", "k", "v"}, max_length=16)
+    return str(path)
+
+
+@pytest.mark.parametrize("with_cache", [False, True], ids=["live_teacher", "teacher_cache"])
+def test_sigkill_then_resume_gives_the_same_student(tmp_path, with_cache):
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
-    done = run_worker(full)
+    extra = ["--cache", build_worker_cache(tmp_path / "cache")] if with_cache else []
+    done = run_worker(full, *extra)
     assert done.returncode == 0, done.stderr[-2000:]
 
     os.makedirs(cut)
-    proc = subprocess.Popen([sys.executable, WORKER, cut, "--hang-after-save", "4"], env=ENV,
+    proc = subprocess.Popen([sys.executable, WORKER, cut, "--hang-after-save", "4", *extra], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not os.path.exists(os.path.join(cut, "saved-4")):
@@ -40,7 +52,7 @@ def test_sigkill_then_resume_gives_the_same_student(tmp_path):
     proc.wait()
     assert not os.path.exists(os.path.join(cut, "final"))
 
-    resumed = run_worker(cut, "--resume", os.path.join(cut, "checkpoint-4"))
+    resumed = run_worker(cut, "--resume", os.path.join(cut, "checkpoint-4"), *extra)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = load_file(os.path.join(full, "final", "model.safetensors"))
     b = load_file(os.path.join(cut, "final", "model.safetensors"))

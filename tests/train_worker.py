@@ -29,9 +29,10 @@ class HangAfterSave(TrainerCallback):
             time.sleep(600)
 
 
-def main(out, resume=None, hang_after_save=None, max_steps=6):
+def main(out, resume=None, hang_after_save=None, max_steps=6, cache=None):
     tok = make_tokenizer()
     args = DistillationConfig(
+        teacher_cache_dir=cache,
         output_dir=out, max_steps=max_steps, per_device_train_batch_size=8, learning_rate=1e-3,
         hidden_weight=1.0, attention_weight=1.0, attention_loss="minilm", relation_heads=4,
         save_strategy="steps", save_steps=2, logging_steps=1, report_to=[], use_cpu=True, seed=0,
@@ -54,5 +55,6 @@ if __name__ == "__main__":
     p.add_argument("out")
     p.add_argument("--resume")
     p.add_argument("--hang-after-save", type=int)
+    p.add_argument("--cache", help="read teacher outputs from this teacher cache")
     a = p.parse_args()
-    main(a.out, a.resume, a.hang_after_save)
+    main(a.out, a.resume, a.hang_after_save, cache=a.cache)
