@@ -121,7 +121,7 @@ def test_comment_is_the_command_that_uses_it(name, monkeypatch):
         assert options.get(f"--{precision}") == "true"
     if use_cpu:  # parse the whole command as `hf-distill` would (GPU commands cannot be parsed on a CPU machine)
         monkeypatch.chdir(ROOT)
-        model_args, data_args, config, run_args = cli.parse(argv[7:])
+        model_args, data_args, config, *_ = cli.parse(argv[7:])
         assert config.use_cpu
 
 
