@@ -71,6 +71,12 @@ def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
     return shapes
 
 
+def relation_heads_for(teacher_config, shape: Shape) -> int:
+    """The largest relation-head count <= the teacher's head count that divides both widths (384 and 256 -> 8)."""
+    widths = (teacher_config.hidden_size, shape.hidden_size)
+    return max(r for r in range(1, teacher_config.num_attention_heads + 1) if all(w % r == 0 for w in widths))
+
+
 def successive_halving(shapes: list, score_fn, first_steps: int, rounds: int, keep: float) -> list[dict]:
     """Train every shape for `first_steps`, keep the best `keep` share, double the budget, repeat.
 
@@ -127,7 +133,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 
     from .data import load_task_data, tokenize_split
-    from .metrics import build_compute_metrics
+    from .metrics import build_compute_metrics, metric_names_for_task
     from .report import measure_latency_ms
     from .stages import resolve_model_path
     from .student import student_from_config, student_from_teacher
@@ -142,18 +148,14 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
     texts, _ = data.texts("selection")
     metrics_fn = build_compute_metrics(data_args.task_name, data.is_regression)
-    main_metric = None
+    main_metric = metric_names_for_task(data_args.task_name, data.is_regression)[0]
 
     def evaluate(model) -> float:
-        nonlocal main_metric
         args = copy.copy(config)
         args.output_dir = os.path.join(output_dir, "eval")
         trainer = Trainer(model=model, args=args, eval_dataset=held_out, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics_fn)
-        result = trainer.evaluate()
-        main_metric = main_metric or next(k[5:] for k in result if k.startswith("eval_") and k[5:] not in
-                                          ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch"))
-        return float(result[f"eval_{main_metric}"])
+        return float(trainer.evaluate()[f"eval_{main_metric}"])
 
     def build(shape: Shape):
         if shape.copied:
@@ -167,10 +169,9 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         args.output_dir = os.path.join(output_dir, "candidates", shape.name)
         args.max_steps, args.save_strategy, args.eval_strategy = steps, "no", "no"
         student = build(shape)
-        if args.attention_weight > 0 and args.attention_loss == "tinybert" and (
-            shape.num_attention_heads != teacher.config.num_attention_heads
-        ):
+        if args.attention_weight > 0 and shape.num_attention_heads != teacher.config.num_attention_heads:
             args.attention_loss = "minilm"  # TinyBERT maps need equal head counts; relations do not
+            args.relation_heads = relation_heads_for(teacher.config, shape)
         trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=train,
                                       processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer))
         trainer.train()

@@ -6,7 +6,15 @@ import pytest
 from conftest import NEGATIVE, POSITIVE, make_tokenizer, tiny_bert
 
 from hf_distill.cli import main
-from hf_distill.search import SearchArguments, Shape, candidate_shapes, choose, pareto_front, successive_halving
+from hf_distill.search import (
+    SearchArguments,
+    Shape,
+    candidate_shapes,
+    choose,
+    pareto_front,
+    relation_heads_for,
+    successive_halving,
+)
 
 
 def test_successive_halving_keeps_the_best_and_doubles_the_budget():
@@ -39,6 +47,13 @@ def test_pareto_front_and_choice():
     assert choose(pts, 0.89, SearchArguments(latency_budget_ms=25))["name"] == "b"
 
 
+def test_relation_heads_for_narrower_shapes():
+    config = tiny_bert(num_layers=2, hidden=384 // 8, heads=12 // 2).config  # 48 wide, 6 heads
+    assert relation_heads_for(config, Shape(2, 32, 4, 64, False)) == 4  # 48 and 32: largest r <= 6 dividing both
+    config.hidden_size, config.num_attention_heads = 384, 12
+    assert relation_heads_for(config, Shape(2, 256, 4, 1024, False)) == 8
+
+
 def test_candidate_shapes(tmp_path):
     config = tiny_bert(num_layers=4).config
     shapes = candidate_shapes(config, SearchArguments(search_depths="1,2", search_widths="16:2:32"))
@@ -59,13 +74,16 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
     out = tmp_path / "search"
     code = main(["search", "--teacher", str(teacher), "--train_file", str(tmp_path / "train.csv"),
                  "--train_slice_for_selection", "16", "--output_dir", str(out), "--search_depths", "1,2",
-                 "--search_widths", "16:4:32", "--search_first_steps", "2", "--search_rounds", "2",
-                 "--per_device_train_batch_size", "8", "--hidden_weight", "1", "--use_cpu", "true",
+                 "--search_widths", "16:2:32", "--search_first_steps", "2", "--search_rounds", "2",
+                 "--per_device_train_batch_size", "8", "--hidden_weight", "1", "--attention_weight", "1",
+                 "--use_cpu", "true",
                  "--report_to", "none", "--disable_tqdm", "true"])
     assert code == 0
     result = json.loads((out / "search.json").read_text())
     assert len(result["candidates"]) == 4 and result["selection_rows"] == 16
     assert {r["steps"] for r in result["rounds"]} == {2, 4}
     assert all(p["latency_ms_b32"] > 0 for p in result["candidates"])
+    assert all(0.25 <= p["accuracy"] <= 1 for p in result["candidates"])  # a real accuracy, not another metric
+    assert 0.25 <= result["teacher"]["accuracy"] <= 1
     assert result["chosen"]["name"] in {p["name"] for p in result["candidates"]}
     assert (out / "search.png").stat().st_size > 0 and "chosen" in (out / "search.md").read_text()
