@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 
-import torch
 from torch import nn
 
 from .architectures import arch_of, get_layers

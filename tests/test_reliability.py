@@ -1,6 +1,5 @@
 """Faults: a run killed with SIGKILL resumes to the same student; a NaN stops cleanly; same seed, same student."""
 
-import math
 import os
 import signal
 import subprocess
