@@ -134,7 +134,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
 
     from .data import load_task_data, tokenize_split
     from .metrics import build_compute_metrics, metric_names_for_task
-    from .report import measure_latency_ms
+    from .report import count_parameters, measure_latency_ms
     from .stages import resolve_model_path
     from .student import student_from_config, student_from_teacher
     from .trainer import DistillationTrainer, load_teacher
@@ -184,9 +184,10 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     shapes = candidate_shapes(teacher.config, search_args)
     history = successive_halving(shapes, score, search_args.search_first_steps, search_args.search_rounds,
                                  search_args.search_keep)
-    latency = {}
-    for shape in shapes:
+    latency, params = {}, {}
+    for shape in shapes:  # one build per shape for its size and its measured latency
         model = build(shape)
+        params[shape.name] = count_parameters(model)
         latency[shape.name] = measure_latency_ms(model, tokenizer, texts, search_args.latency_batch_size,
                                                  max_length=data_args.max_length, runs=10, warmup=2)["median"]
     teacher_latency = measure_latency_ms(teacher, tokenizer, texts, search_args.latency_batch_size,
@@ -198,7 +199,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
             best[name] = record
     points = [
         {**asdict(r["shape"]), "name": name, "steps": r["steps"], "accuracy": r["score"],
-         "latency_ms_b32": latency[name], "params": sum(p.numel() for p in build(r["shape"]).parameters())}
+         "latency_ms_b32": latency[name], "params": params[name]}
         for name, r in best.items()
     ]
     chosen = choose(points, teacher_score, search_args)

@@ -172,23 +172,17 @@ def build_student(model_args: ModelArguments, teacher):
 
 def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str) -> str:
     """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`."""
-    from transformers import AutoTokenizer, DataCollatorWithPadding
+    from transformers import DataCollatorWithPadding
 
     from .metrics import build_compute_metrics
-    from .trainer import DistillationTrainer, load_teacher
+    from .trainer import DistillationTrainer
 
-    data = load_task_data(data_args)  # fails on bad data before any model is loaded
-    if data.train is None:
-        raise ValueError("distill needs training data: pass --train_file or --task_name.")
-    teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
-    student = build_student(model_args, teacher)
-    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
+    data, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "distill")
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
         logger.info("building the teacher cache in %s", config.teacher_cache_dir)
-        build_cache(model_args, data_args, config, teacher_path, config.teacher_cache_dir)
+        _write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
     trainer = DistillationTrainer(
         model=student,
         teacher=teacher,
@@ -227,21 +221,34 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     return output_dir
 
 
-def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
-    """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
+def _prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str):
+    """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows."""
     from transformers import AutoTokenizer
 
-    from .cache import build_teacher_cache
-    from .layer_map import resolve_pairs
     from .trainer import load_teacher
 
     data = load_task_data(data_args)
+    if data.train is None:
+        raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
     student = build_student(model_args, teacher)
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
+    return data, teacher, tokenizer, student, train
+
+
+def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
+    """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
+    _, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "cache")
+    return _write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir)
+
+
+def _write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir: str) -> str:
+    from .cache import build_teacher_cache
+    from .layer_map import resolve_pairs
+
     pairs, att_pairs = resolve_pairs(config, teacher.config.num_hidden_layers, student.config.num_hidden_layers)
     parts = config.attention_parts
-    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
     return build_teacher_cache(
         teacher,
         tokenizer,

@@ -14,7 +14,6 @@ import inspect
 import re
 import logging
 import os
-from collections import defaultdict
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -99,7 +98,7 @@ class DistillationTrainer(Trainer):
         # count num_items_in_batch and must not divide by the accumulation steps again.
         self.model_accepts_loss_kwargs = True
         self.loss_is_scaled_for_ga = True
-        self._term_sums: dict[str, float] = defaultdict(float)
+        self._term_sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step, only at logging
         self._term_steps = 0
 
     def _attach_projections(self, model):
@@ -266,13 +265,13 @@ class DistillationTrainer(Trainer):
     # -- logging: every weighted term under its own name, averaged over the logging window ------------------------
     def _record(self, terms):
         for name, value in terms.items():
-            self._term_sums[name] += float(value.detach().float().mean())
+            self._term_sums[name] = self._term_sums.get(name, 0) + value.detach().float().mean()
         self._term_steps += 1
 
     def log(self, logs, start_time=None):
         if "loss" in logs and self._term_steps:
             names = sorted(self._term_sums)
-            local = torch.tensor([self._term_sums[n] / self._term_steps for n in names], device=self.args.device)
+            local = torch.stack([self._term_sums[n] for n in names]).to(self.args.device) / self._term_steps
             if self.accelerator.num_processes > 1:
                 local = self.accelerator.reduce(local, reduction="mean")
             for name, value in zip(names, local.tolist()):
