@@ -1,0 +1,119 @@
+"""What the SST-2 benchmarks share: the teacher, the data, the students and hf_distill's recipe (c).
+
+Not runnable on its own; bench/quality.py and bench/speed.py import it.
+
+Every benchmark uses the same settings (issue 6): SST-2 from ../shared/data/sst2, max length 64, dynamic padding,
+batch 32, the MiniLM-L6 teacher fine-tuned once (1 epoch, lr 5e-5, seed 42), students built from the *pretrained*
+MiniLM-L6 (not the fine-tuned teacher) by copying layers 1,3,5 (3-layer) or 1,4 (2-layer), 1-based.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+from hf_distill import DataArguments, DistillationConfig, load_task_data, student_from_teacher, tokenize_split
+from hf_distill.assets import minilm_l6_path, sst2_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "bench", "results")
+DEFAULT_TEACHER = os.path.join(REPO, "runs", "sst2_minilm", "teacher")  # what the README's main command writes
+MAX_LENGTH = 64
+BATCH_SIZE = 32
+STUDENT_LAYERS = {3: [1, 3, 5], 2: [1, 4]}
+# TextBrewer's own 0-based indices for the same pairs (hidden_states index, attention layer index).
+TEXTBREWER_MAPS = {
+    3: {"hidden": [(2, 1), (4, 2), (6, 3)], "attention": [(1, 0), (3, 1), (5, 2)]},
+    2: {"hidden": [(3, 1), (6, 2)], "attention": [(2, 0), (5, 1)]},
+}
+
+# (c): hf_distill's recipe for the benchmark. Length-grouped batches (Trainer's group_by_length sampler: same
+# batch size, ~2.9x fewer padded tokens on SST-2), the teacher's outputs cached once, logits + hidden MSE +
+# TinyBERT attention, several epochs. Its wall time (cache included) must stay within logit KD's (b).
+HF_DISTILL_RECIPE = {
+    3: dict(num_train_epochs=3, learning_rate=1e-4),
+    2: dict(num_train_epochs=3, learning_rate=1e-4),
+}
+HF_DISTILL_LOSSES = dict(temperature=2.0, hard_label_weight=0.5, logit_weight=0.5, hidden_weight=1.0,
+                         hidden_loss="mse", attention_weight=0.1, attention_loss="tinybert")
+
+
+def data_args() -> DataArguments:
+    root = sst2_dir()
+    return DataArguments(train_file=f"{root}/train.tsv", validation_file=f"{root}/validation.tsv",
+                         class_names="negative,positive", max_length=MAX_LENGTH)
+
+
+def ensure_teacher(path: str = DEFAULT_TEACHER) -> str:
+    """The fine-tuned teacher; trained here (1 epoch, lr 5e-5, seed 42, ~22 min on 2 cores) when `path` is missing."""
+    if os.path.isfile(os.path.join(path, "model.safetensors")):
+        return path
+    from hf_distill.stages import ModelArguments, train_teacher
+
+    print(f"no teacher in {path}: fine-tuning the pretrained MiniLM-L6 on SST-2 (1 epoch)", flush=True)
+    args = DistillationConfig(output_dir=path, per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=64,
+                              seed=42, report_to=[], use_cpu=True, save_strategy="no", logging_steps=200,
+                              disable_tqdm=True)
+    train_teacher(ModelArguments(teacher_learning_rate=5e-5, teacher_num_train_epochs=1), data_args(), args, path)
+    return path
+
+
+def load_data(tokenizer, label2id):
+    """Tokenized (unpadded) SST-2 train and validation, labels in the teacher's ids, plus the raw validation texts."""
+    data = load_task_data(data_args())
+    train = tokenize_split(data.train, data, tokenizer, MAX_LENGTH, label2id)
+    validation = tokenize_split(data.validation, data, tokenizer, MAX_LENGTH, label2id)
+    texts, _ = data.texts("validation")
+    return train, validation, [t.strip() for t in texts]
+
+
+def pretrained_student(teacher_config, num_layers: int, seed: int):
+    """The pretrained MiniLM-L6 with a fresh classifier (seeded), cut to the benchmark's layers."""
+    set_seed(seed)
+    full = AutoModelForSequenceClassification.from_pretrained(
+        minilm_l6_path(), num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
+        label2id=teacher_config.label2id)
+    return student_from_teacher(full, layers=STUDENT_LAYERS[num_layers])
+
+
+def load_teacher_and_tokenizer(path: str):
+    teacher = AutoModelForSequenceClassification.from_pretrained(path)
+    teacher.eval()
+    return teacher, AutoTokenizer.from_pretrained(path)
+
+
+@torch.inference_mode()
+def accuracy(model, dataset, tokenizer, batch_size: int = 64) -> float:
+    """Accuracy on a tokenized split (dynamic padding, eval mode)."""
+    from transformers import DataCollatorWithPadding
+
+    collate = DataCollatorWithPadding(tokenizer)
+    model.eval()
+    correct = 0
+    for i in range(0, len(dataset), batch_size):
+        batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
+        labels = batch.pop("labels")
+        correct += (model(**batch).logits.argmax(-1) == labels).sum().item()
+    return correct / len(dataset)
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write atomically: a killed run never leaves a result file that looks complete."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
