@@ -1,10 +1,10 @@
 """Baseline (d) of the SST-2 quality benchmark (issue 6): TextBrewer's GeneralDistiller, logits + hidden + attention.
 
-    python -m bench.textbrewer_baseline        # smoke run on tiny in-process BERTs (seconds), from the repo root
+    python bench/textbrewer_baseline.py        # smoke run on tiny in-process BERTs (seconds)
 
 bench/quality.py imports it:
 
-    from bench.textbrewer_baseline import train_textbrewer
+    from textbrewer_baseline import train_textbrewer   # with bench/ on sys.path
     info = train_textbrewer(teacher, student, train, tokenizer, num_layers=3, seed=42, output_dir="/tmp/tb3")
 
 The student is trained in place. The loss is TextBrewer's
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 
 import textbrewer
@@ -30,7 +31,8 @@ from textbrewer import DistillationConfig, GeneralDistiller, TrainingConfig
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
-from bench.common import TEXTBREWER_MAPS
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is a folder of scripts
+from common import TEXTBREWER_MAPS  # noqa: E402
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "labels")
 FORWARD_ARGS = dict(output_hidden_states=True, output_attentions=True)  # TextBrewer passes these to both models
