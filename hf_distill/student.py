@@ -1,7 +1,9 @@
-"""Build a student: from the teacher's own layers, or from a smaller config.
+"""Build a student: from the teacher's own layers (whole or width-sliced), or from a smaller config.
 
     student = student_from_teacher(teacher, num_layers=3)          # layers 1, 3, 5 of a 6-layer teacher
     student = student_from_teacher(teacher, layers=[1, 4])         # explicit, 1-based like hidden_states
+    student = student_from_teacher(teacher, num_layers=3, hidden_size=256, num_attention_heads=8,
+                                   intermediate_size=1024)         # the same layers, width-sliced
     student = student_from_config(teacher, hidden_size=256, num_attention_heads=4, intermediate_size=1024)
 """
 
@@ -10,9 +12,12 @@ from __future__ import annotations
 import copy
 import re
 
+import torch
 from torch import nn
 
 from .architectures import arch_of, get_layers
+
+WIDTHS = ("hidden_size", "num_attention_heads", "intermediate_size")  # the config fields weight selection narrows
 
 
 def default_student_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -27,13 +32,117 @@ def _layer_key_pattern(model: nn.Module) -> re.Pattern:
     return re.compile(rf"^({re.escape(prefix)})\.(\d+)\.(.*)$")
 
 
-def student_from_teacher(teacher: nn.Module, num_layers: int | None = None, layers: list[int] | None = None) -> nn.Module:
+def sliced_widths(
+    teacher_config, hidden_size: int | None = None, num_attention_heads: int | None = None,
+    intermediate_size: int | None = None,
+) -> dict[str, int]:
+    """The student's widths for weight selection from the teacher, checked; `{field: student value}`.
+
+    Whole attention heads are kept, so the student's head size (hidden_size / num_attention_heads) must be the
+    teacher's. A width left out defaults to what that rule gives (`num_attention_heads` from `hidden_size` and the
+    reverse), else to the teacher's.
+
+    Args:
+        teacher_config (`PretrainedConfig`): the teacher's config.
+        hidden_size (`int`, *optional*): residual-stream width, at most the teacher's.
+        num_attention_heads (`int`, *optional*): heads per layer, at most the teacher's.
+        intermediate_size (`int`, *optional*): FFN units per layer, at most the teacher's.
+    """
+    requested = {"hidden_size": hidden_size, "num_attention_heads": num_attention_heads,
+                 "intermediate_size": intermediate_size}
+    for name, value in requested.items():
+        if value is not None and not hasattr(teacher_config, name):
+            raise ValueError(
+                f"{type(teacher_config).__name__} has no {name} field, so the student's {name} cannot be set for "
+                f"model_type {teacher_config.model_type!r}; leave {name} unset to keep the teacher's."
+            )
+    big_d, big_h = teacher_config.hidden_size, teacher_config.num_attention_heads
+    if big_d % big_h:
+        raise ValueError(f"The teacher's hidden_size {big_d} is not divisible by its {big_h} heads; cannot slice heads.")
+    head_size = big_d // big_h
+    d, h = hidden_size, num_attention_heads
+    if d is None and h is None:
+        d, h = big_d, big_h
+    elif h is None:
+        if d % head_size:
+            raise ValueError(
+                f"hidden_size {d} is not a multiple of the teacher's head size {head_size} ({big_d} / {big_h} heads); "
+                f"whole heads are kept, so use a multiple of {head_size}, e.g. {max(1, d // head_size) * head_size}."
+            )
+        h = d // head_size
+    elif d is None:
+        d = h * head_size
+    if d % h or d // h != head_size:
+        fix = (f"use num_attention_heads={d // head_size} for hidden_size {d}" if d % head_size == 0 else
+               f"use a hidden_size that is a multiple of {head_size}, e.g. {max(1, d // head_size) * head_size}")
+        raise ValueError(
+            f"Weight selection keeps whole attention heads, so the student's head size must equal the teacher's: "
+            f"hidden_size {d} / num_attention_heads {h} gives head size {d / h:g}, the teacher's is {head_size} "
+            f"({big_d} / {big_h}); {fix}."
+        )
+    widths = {"hidden_size": d, "num_attention_heads": h}
+    if hasattr(teacher_config, "intermediate_size"):
+        widths["intermediate_size"] = intermediate_size or teacher_config.intermediate_size
+    for name, value in widths.items():
+        if not 1 <= value <= getattr(teacher_config, name):
+            raise ValueError(f"{name} must be between 1 and the teacher's {getattr(teacher_config, name)} to slice, "
+                             f"got {value}; for a wider student use student_from_config.")
+    return widths
+
+
+def slice_to(tensor: torch.Tensor, shape, roles: dict[tuple[int, int], str], name: str = "tensor") -> torch.Tensor:
+    """The leading block `tensor[:shape[0], :shape[1], ...]` (a copy), once every dim that shrinks is a known width.
+
+    `roles` maps (teacher size, student size) to the width it is, e.g. `{(384, 256): "hidden_size"}`. The first
+    indices of every width are kept: residual dims 0..d-1 everywhere, the first heads (Q/K/V rows are head-major,
+    so the first h heads are the first h * head_size rows), the first FFN units. A dim that shrinks by any other
+    pair (a fused Q/K/V, say) has no known role, and slicing it would scramble it: that is an error.
+    """
+    if tensor.dim() != len(shape):
+        raise ValueError(f"Cannot slice {name}: the teacher's has {tensor.dim()} dims, the student's {len(shape)}.")
+    for dim, (t, s) in enumerate(zip(tensor.shape, shape)):
+        if t != s and (t, s) not in roles:
+            known = ", ".join(f"{r} {a}->{b}" for (a, b), r in roles.items()) or "none"
+            raise ValueError(
+                f"Cannot slice {name}: its dim {dim} is {t} in the teacher and {s} in the student, which is none of "
+                f"the sliced widths ({known}), so its role is unknown (a fused or reshaped tensor?). This "
+                "architecture cannot be width-sliced; build a fresh narrower student with student_from_config."
+            )
+    return tensor[tuple(slice(0, s) for s in shape)].detach().clone()
+
+
+def _check_sliceable(teacher: nn.Module) -> None:
+    """Slicing needs separate head-major Q/K/V Linears as wide as the residual stream (BERT-style attention)."""
+    block = get_layers(teacher)[0]
+    arch, width = arch_of(teacher), teacher.config.hidden_size
+    for part in (arch.query, arch.key, arch.value):
+        module = block.get_submodule(part)
+        if not isinstance(module, nn.Linear) or (module.in_features, module.out_features) != (width, width):
+            raise ValueError(
+                f"Cannot width-slice model_type {teacher.config.model_type!r}: its {part} is not a Linear from and to "
+                f"hidden_size {width}, so the roles of its dims are unknown. Use student_from_config for a narrower "
+                "student, or student_from_teacher without widths."
+            )
+
+
+def student_from_teacher(
+    teacher: nn.Module, num_layers: int | None = None, layers: list[int] | None = None, *,
+    hidden_size: int | None = None, num_attention_heads: int | None = None, intermediate_size: int | None = None,
+) -> nn.Module:
     """A model of the teacher's own class with its embeddings, the chosen layers, pooler and classifier copied.
+
+    With widths, every copied tensor is sliced to its leading block ("weight selection", Xu et al. 2023,
+    arXiv:2311.18823): one fixed set of residual dims (the first `hidden_size`) everywhere, the first
+    `num_attention_heads` whole heads, the first `intermediate_size` FFN units. The head size must stay the
+    teacher's (see `sliced_widths`). The teacher's widths are recorded in `config.hf_distill_sliced_from`.
 
     Args:
         teacher (`PreTrainedModel`): any model whose `model_type` is in `ARCHITECTURES`.
         num_layers (`int`, *optional*): keep this many layers, evenly spaced (`default_student_layers`).
         layers (`list[int]`, *optional*): the teacher layers to keep, 1-based (layer `i` produces hidden state `i`).
+        hidden_size (`int`, *optional*): slice the residual stream to this width; default the teacher's.
+        num_attention_heads (`int`, *optional*): keep this many heads; default hidden_size / the teacher's head size.
+        intermediate_size (`int`, *optional*): keep this many FFN units; default the teacher's.
     """
     total = teacher.config.num_hidden_layers
     if layers is None:
@@ -47,22 +156,37 @@ def student_from_teacher(teacher: nn.Module, num_layers: int | None = None, laye
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
     config.hf_distill_teacher_layers = layers  # recorded in config.json: where the student came from
+    roles = {}  # (teacher size, student size) -> width name, for the dims that shrink
+    if any(w is not None for w in (hidden_size, num_attention_heads, intermediate_size)):
+        widths = sliced_widths(teacher.config, hidden_size, num_attention_heads, intermediate_size)
+        teacher_widths = {name: getattr(teacher.config, name) for name in widths}
+        roles = {(teacher_widths[n], s): n for n, s in widths.items() if s != teacher_widths[n]}
+        if roles:
+            _check_sliceable(teacher)
+            for name, value in widths.items():
+                setattr(config, name, value)
+            config.hf_distill_sliced_from = teacher_widths  # the student's widths are the first indices of these
     student = type(teacher)(config)
 
     pattern = _layer_key_pattern(teacher)
     source_of = {new: old for new, old in enumerate(layers)}  # student 0-based block -> teacher 1-based layer
     teacher_state = teacher.state_dict()
-    new_state = {}
+    new_state, used = {}, set()
     for key, target in student.state_dict().items():
         match = pattern.match(key)
         source_key = f"{match.group(1)}.{source_of[int(match.group(2))] - 1}.{match.group(3)}" if match else key
         source = teacher_state.get(source_key)
-        if source is None or source.shape != target.shape:
+        if source is None or (source.shape != target.shape and not roles):
             raise ValueError(
                 f"Cannot copy {source_key} into the student's {key}: "
                 f"{'missing in the teacher' if source is None else f'shape {tuple(source.shape)} vs {tuple(target.shape)}'}."
             )
-        new_state[key] = source.detach().clone()
+        new_state[key] = slice_to(source, target.shape, roles, source_key)
+        used.add(source_key)
+    dropped = [k for k in teacher_state if k not in used and not pattern.match(k)]
+    if dropped:  # e.g. ELECTRA's embeddings_project vanishes when the new hidden_size equals embedding_size
+        raise ValueError(f"At these widths the student's config has no place for the teacher's {', '.join(dropped)}, "
+                         "so the copy would compute something else; choose other widths.")
     student.load_state_dict(new_state, strict=True)
     return student.to(next(teacher.parameters()).dtype)
 
@@ -91,4 +215,12 @@ def copied_layers(student: nn.Module) -> list[int] | None:
     return getattr(student.config, "hf_distill_teacher_layers", None)
 
 
-__all__ = ["default_student_layers", "student_from_teacher", "student_from_config", "copied_layers", "get_layers"]
+def sliced_from(student: nn.Module) -> dict[str, int] | None:
+    """The teacher widths a width-sliced student was cut from (`{"hidden_size": 384, ...}`), else None."""
+    return getattr(student.config, "hf_distill_sliced_from", None)
+
+
+__all__ = [
+    "default_student_layers", "student_from_teacher", "student_from_config", "copied_layers", "sliced_from",
+    "sliced_widths", "slice_to", "get_layers",
+]
