@@ -138,7 +138,13 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     if _is_main_process():
         base = PYPI_HUB_IDS.get(model_args.pretrained_model, model_args.pretrained_model)
         with open(os.path.join(output_dir, TEACHER_INFO), "w") as f:
-            json.dump({"base_model": base, "task_name": data_args.task_name}, f, indent=2)
+            info = {
+                "base_model": base,
+                "task_name": data_args.task_name,
+                "train_rows": len(train),  # the rows it trained on: the last held_out_rows were kept out
+                "held_out_rows": data_args.train_slice_for_selection or 0,
+            }
+            json.dump(info, f, indent=2)
     if validation is not None:
         metrics = trainer.evaluate()
         trainer.save_metrics("eval", metrics)
