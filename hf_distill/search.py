@@ -2,12 +2,18 @@
 
     hf-distill search --config recipes/sst2_minilm.yaml --teacher runs/sst2_minilm/teacher --output_dir runs/search
 
-Candidates are depths (layers copied from the teacher) and, optionally, narrower widths (a smaller config with
-projections). Each is distilled for a short budget and scored on training rows held out from training
+Candidates are depths (layers copied from the teacher) and, optionally, narrower widths: by default the same
+evenly spaced teacher layers sliced to the narrower width ("weight selection", `student_from_teacher(...,
+hidden_size=...)`), or a fresh random init (`--search_width_init fresh`); either trains with hidden-state
+projections. Each is distilled for a short budget and scored on training rows held out from training
 (`train_slice_for_selection`), never on the validation rows; successive halving keeps the better half and
 doubles the budget, so weak shapes stop early. Latency is measured for real on this machine (batch
 `latency_batch_size`, real texts). The chosen shape is the fastest whose held-out score keeps `goal_retention`
 of the teacher's (or the most accurate one within `latency_budget_ms`).
+
+The teacher's score is the reference for that goal, so it must not have trained on the scoring rows: the search
+reads the teacher's hf_distill_teacher.json (`held_out_rows`) and warns, and records
+`teacher_saw_selection_rows`, when it did.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from .stages import TEACHER_INFO
+
 logger = logging.getLogger(__name__)
+WIDTH_INITS = ("sliced", "fresh")  # how the narrower shapes start
 
 
 @dataclass
@@ -31,11 +40,24 @@ class SearchArguments:
     search_depths: str = field(default="1,2,3,4", metadata={"help": "Student depths to try (layers copied)."})
     search_widths: str = field(
         default="",
-        metadata={"help": "Narrower shapes 'hidden:heads:ffn' (comma-separated), tried at each depth, e.g. '192:4:768'."},
+        metadata={"help": "Narrower shapes 'hidden:heads:ffn' (comma-separated), tried at each depth, e.g. '192:4:768'. "
+                  "With sliced init the head size hidden/heads must be the teacher's (MiniLM: 32, so '256:8:1024')."},
+    )
+    search_width_init: str = field(
+        default="sliced",
+        metadata={
+            "help": "Init of the narrower shapes: 'sliced' (the teacher's evenly spaced layers cut to the width: "
+            "first dims, whole first heads, first FFN units) or 'fresh' (random init).",
+            "choices": ["sliced", "fresh"],
+        },
     )
     search_first_steps: int = field(default=150, metadata={"help": "Training steps of each candidate in round 1."})
     search_rounds: int = field(default=3, metadata={"help": "Rounds of successive halving (budget doubles each)."})
     search_keep: float = field(default=0.5, metadata={"help": "Share of candidates kept after each round."})
+
+    def __post_init__(self):
+        if self.search_width_init not in WIDTH_INITS:
+            raise ValueError(f"search_width_init must be 'sliced' or 'fresh', got {self.search_width_init!r}.")
 
 
 @dataclass
@@ -44,14 +66,28 @@ class Shape:
     hidden_size: int
     num_attention_heads: int
     intermediate_size: int
-    copied: bool  # layers copied from the teacher (teacher width) or a fresh narrower config
+    copied: bool  # the teacher's width, its layers copied as they are (then `init` is "copied")
+    init: str = ""  # "copied", "sliced" (teacher layers cut to this width) or "fresh"; default from `copied`
+
+    def __post_init__(self):
+        if not self.init:
+            self.init = "copied" if self.copied else "fresh"
+        if self.init not in ("copied", *WIDTH_INITS) or self.copied != (self.init == "copied"):
+            raise ValueError(f"Shape init must be 'copied' (with copied=True), 'sliced' or 'fresh', got "
+                             f"init={self.init!r} with copied={self.copied}.")
 
     @property
     def name(self) -> str:
-        return f"L{self.layers}-H{self.hidden_size}" + ("" if self.copied else "-fresh")
+        return f"L{self.layers}-H{self.hidden_size}" + ("" if self.copied else f"-{self.init}")
 
 
 def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
+    """The teacher-width depths, then each of `search_widths` at each depth (sliced or fresh, `search_width_init`).
+
+    A sliced width equal to the teacher's is the copied shape already and is not repeated.
+    """
+    from .student import sliced_widths
+
     depths = [int(d) for d in args.search_depths.split(",") if d.strip()]
     bad = [d for d in depths if not 1 <= d <= teacher_config.num_hidden_layers]
     if bad:
@@ -67,8 +103,59 @@ def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
             raise ValueError(f"search_widths: cannot read {spec!r}; write hidden:heads:ffn, e.g. '192:4:768'.") from err
         if hidden % heads:
             raise ValueError(f"search_widths {spec!r}: hidden {hidden} is not divisible by {heads} heads.")
-        shapes += [Shape(d, hidden, heads, ffn, False) for d in depths]
+        if args.search_width_init == "sliced":
+            _check_sliced_heads(teacher_config, spec, hidden, heads, ffn)
+            try:
+                sliced_widths(teacher_config, hidden, heads, ffn)
+            except ValueError as err:
+                raise ValueError(f"search_widths {spec!r}: {err}") from err
+            if (hidden, heads, ffn) == (teacher_config.hidden_size, teacher_config.num_attention_heads,
+                                        teacher_config.intermediate_size):
+                continue
+        shapes += [Shape(d, hidden, heads, ffn, False, args.search_width_init) for d in depths]
     return shapes
+
+
+def _check_sliced_heads(teacher_config, spec: str, hidden: int, heads: int, ffn: int) -> None:
+    """Sliced shapes keep whole teacher heads: hidden/heads must be the teacher's head size; say which spec works."""
+    head_size = teacher_config.hidden_size // teacher_config.num_attention_heads
+    if hidden // heads == head_size:
+        return
+    fix = (f"write '{hidden}:{hidden // head_size}:{ffn}'" if hidden % head_size == 0 else
+           f"use a hidden size that is a multiple of {head_size}, e.g. "
+           f"'{max(1, hidden // head_size) * head_size}:{max(1, hidden // head_size)}:{ffn}'")
+    raise ValueError(
+        f"search_widths {spec!r}: sliced students keep whole teacher heads, so the head size hidden/heads must be "
+        f"the teacher's {head_size} ({teacher_config.hidden_size}/{teacher_config.num_attention_heads}), not "
+        f"{hidden // heads}; {fix}, or pass --search_width_init fresh to train {spec!r} from a random init."
+    )
+
+
+def read_teacher_info(teacher_dir: str) -> dict | None:
+    """The teacher folder's hf_distill_teacher.json (written by `train-teacher`), or None if there is none."""
+    path = os.path.join(teacher_dir, TEACHER_INFO)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def teacher_saw_selection_rows(teacher_info: dict | None, selection_rows: int, total_rows: int | None = None) -> bool | None:
+    """Whether the teacher trained on the rows the search scores on, the last `selection_rows` training rows.
+
+    `train-teacher` holds out the last `held_out_rows` rows of the same training data and trains on the first
+    `train_rows` of the rest, so it saw scoring rows when it held out fewer of them than the search scores on;
+    given `total_rows` (the training rows before any hold-out) it saw them only if its rows reach past
+    `total_rows - selection_rows`. None when unknown: no hf_distill_teacher.json (a teacher from elsewhere), or
+    one written before `held_out_rows` was recorded.
+    """
+    held = (teacher_info or {}).get("held_out_rows")
+    if held is None:
+        return None
+    train_rows = teacher_info.get("train_rows")
+    if total_rows is not None and train_rows is not None and int(train_rows) + int(held) < total_rows:
+        return int(train_rows) > total_rows - selection_rows  # a teacher trained on the first rows only
+    return int(held) < selection_rows
 
 
 def relation_heads_for(teacher_config, shape: Shape) -> int:
@@ -142,6 +229,23 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     if not data_args.train_slice_for_selection:
         data_args.train_slice_for_selection = 2000
     data = load_task_data(data_args)
+    selection_rows = data_args.train_slice_for_selection
+    teacher_info = read_teacher_info(resolve_model_path(teacher_path))
+    total_rows = len(data.train) + selection_rows if data_args.max_train_samples is None else None
+    saw = teacher_saw_selection_rows(teacher_info, selection_rows, total_rows)
+    if saw:
+        held = teacher_info["held_out_rows"]
+        logger.warning(
+            "The teacher in %s was trained with train_slice_for_selection %d, but the search scores on the last %d "
+            "training rows: the teacher trained on up to %d of them, so its held-out score (the reference for "
+            "goal_retention) is inflated and the search asks too much of the students. Retrain the teacher with "
+            "--train_slice_for_selection %d, e.g. `hf-distill train-teacher ... --train_slice_for_selection %d`%s.",
+            teacher_path, held, selection_rows, selection_rows - held, selection_rows, selection_rows,
+            f", or search with --train_slice_for_selection {held}" if held else "",
+        )
+    elif saw is None:
+        logger.info("search: %s has no %s with held_out_rows; cannot tell whether the teacher trained on the "
+                    "scoring rows", teacher_path, TEACHER_INFO)
     teacher = load_teacher(resolve_model_path(teacher_path))
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
@@ -158,8 +262,12 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         return float(trainer.evaluate()[f"eval_{main_metric}"])
 
     def build(shape: Shape):
-        if shape.copied:
+        if shape.init == "copied":
             return student_from_teacher(teacher, num_layers=shape.layers)
+        if shape.init == "sliced":  # the same evenly spaced layers, cut to the width (weight selection)
+            return student_from_teacher(teacher, num_layers=shape.layers, hidden_size=shape.hidden_size,
+                                        num_attention_heads=shape.num_attention_heads,
+                                        intermediate_size=shape.intermediate_size)
         return student_from_config(teacher, num_hidden_layers=shape.layers, hidden_size=shape.hidden_size,
                                    num_attention_heads=shape.num_attention_heads,
                                    intermediate_size=shape.intermediate_size)
@@ -207,6 +315,9 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         "metric": main_metric,
         "selection_rows": len(held_out),
         "teacher": {"accuracy": teacher_score, "latency_ms_b32": teacher_latency},
+        "teacher_info": teacher_info,
+        "teacher_saw_selection_rows": saw,
+        "width_init": search_args.search_width_init,
         "goal": {"retention": search_args.goal_retention, "latency_budget_ms": search_args.latency_budget_ms},
         "candidates": points,
         "rounds": [{"name": r["shape"].name, "round": r["round"], "steps": r["steps"], "score": r["score"]} for r in history],
@@ -228,6 +339,8 @@ def write_search(result: dict, output_dir: str) -> None:
         f"{result['teacher']['latency_ms_b32']:.1f} ms at batch 32. Scored on {result['selection_rows']} held-out "
         "training rows.",
         "",
+        _teacher_rows_line(result),
+        "",
         "| shape | layers | hidden | steps | score | latency b32 (ms) | params (M) | pareto | chosen |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -238,6 +351,9 @@ def write_search(result: dict, output_dir: str) -> None:
             f"{p['latency_ms_b32']:.1f} | {p['params'] / 1e6:.1f} | {'yes' if p['name'] in front else ''} | "
             f"{'**yes**' if p['name'] == result['chosen']['name'] else ''} |"
         )
+    if any(p.get("init") == "sliced" for p in result["candidates"]):
+        lines += ["", "`-sliced` shapes start from the teacher's evenly spaced layers cut to the width (first "
+                  "dims, whole first heads, first FFN units); `-fresh` shapes from a random init."]
     with open(os.path.join(output_dir, "search.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     import matplotlib
@@ -259,3 +375,16 @@ def write_search(result: dict, output_dir: str) -> None:
     fig.tight_layout()
     fig.savefig(os.path.join(output_dir, "search.png"), dpi=120)
     plt.close(fig)
+
+
+def _teacher_rows_line(result: dict) -> str:
+    """search.md's line on whether the teacher trained on the scoring rows (its score would be inflated)."""
+    saw, info = result.get("teacher_saw_selection_rows"), result.get("teacher_info") or {}
+    if saw is None:
+        return ("Teacher saw the scoring rows: unknown (the teacher folder has no hf_distill_teacher.json with "
+                "`held_out_rows`); if it trained on them, its score above is inflated.")
+    if saw:
+        return (f"Teacher saw the scoring rows: **yes** (it held out {info['held_out_rows']} rows, the search scores "
+                f"on {result['selection_rows']}): its score above is inflated. Retrain it with "
+                f"`hf-distill train-teacher ... --train_slice_for_selection {result['selection_rows']}`.")
+    return f"Teacher saw the scoring rows: no (it held out {info['held_out_rows']} training rows)."

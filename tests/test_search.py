@@ -1,4 +1,5 @@
-"""Student search: the halving schedule, the frontier, the choice, and one tiny end-to-end search."""
+"""Student search: the halving schedule, the frontier, the choice, sliced widths, the teacher's held-out rows, and
+tiny end-to-end searches."""
 
 import json
 
@@ -14,6 +15,7 @@ from hf_distill.search import (
     pareto_front,
     relation_heads_for,
     successive_halving,
+    teacher_saw_selection_rows,
 )
 
 
@@ -55,9 +57,13 @@ def test_relation_heads_for_narrower_shapes():
 
 
 def test_candidate_shapes(tmp_path):
-    config = tiny_bert(num_layers=4).config
+    config = tiny_bert(num_layers=4).config  # 32 wide, 4 heads of size 8
     shapes = candidate_shapes(config, SearchArguments(search_depths="1,2", search_widths="16:2:32"))
-    assert [s.name for s in shapes] == ["L1-H32", "L2-H32", "L1-H16-fresh", "L2-H16-fresh"]
+    assert [s.name for s in shapes] == ["L1-H32", "L2-H32", "L1-H16-sliced", "L2-H16-sliced"]  # sliced by default
+    assert [s.init for s in shapes] == ["copied", "copied", "sliced", "sliced"]
+    fresh = candidate_shapes(config, SearchArguments(search_depths="1,2", search_widths="16:4:32",
+                                                     search_width_init="fresh"))
+    assert [s.name for s in fresh] == ["L1-H32", "L2-H32", "L1-H16-fresh", "L2-H16-fresh"]
     with pytest.raises(ValueError, match="out of range"):
         candidate_shapes(config, SearchArguments(search_depths="5"))
     with pytest.raises(ValueError, match="hidden:heads:ffn"):
@@ -81,9 +87,69 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
     assert code == 0
     result = json.loads((out / "search.json").read_text())
     assert len(result["candidates"]) == 4 and result["selection_rows"] == 16
+    assert {p["name"] for p in result["candidates"]} >= {"L1-H16-sliced", "L2-H16-sliced"}
+    assert result["width_init"] == "sliced"
+    assert result["teacher_info"] is None and result["teacher_saw_selection_rows"] is None  # saved by hand: unknown
+    assert "Teacher saw the scoring rows: unknown" in (out / "search.md").read_text()
     assert {r["steps"] for r in result["rounds"]} == {2, 4}
     assert all(p["latency_ms_b32"] > 0 for p in result["candidates"])
     assert all(0.25 <= p["accuracy"] <= 1 for p in result["candidates"])  # a real accuracy, not another metric
     assert 0.25 <= result["teacher"]["accuracy"] <= 1
     assert result["chosen"]["name"] in {p["name"] for p in result["candidates"]}
     assert (out / "search.png").stat().st_size > 0 and "chosen" in (out / "search.md").read_text()
+
+
+def test_sliced_widths_need_the_teachers_head_size():
+    config = tiny_bert(num_layers=4).config  # head size 32 / 4 = 8
+    with pytest.raises(ValueError, match=r"'16:4:32'.*teacher's 8 \(32/4\), not 4; write '16:2:32'.*search_width_init fresh"):
+        candidate_shapes(config, SearchArguments(search_depths="1", search_widths="16:4:32"))
+    with pytest.raises(ValueError, match="multiple of 8, e.g. '16:2:32'"):
+        candidate_shapes(config, SearchArguments(search_depths="1", search_widths="20:4:32"))
+    with pytest.raises(ValueError, match="'16:2:128'.*intermediate_size must be between 1 and the teacher's 64"):
+        candidate_shapes(config, SearchArguments(search_depths="1", search_widths="16:2:128"))
+    same = candidate_shapes(config, SearchArguments(search_depths="1", search_widths="32:4:64,24:3:48"))
+    assert [s.name for s in same] == ["L1-H32", "L1-H24-sliced"]  # the full width is the copied shape already
+    with pytest.raises(ValueError, match="'sliced' or 'fresh'"):
+        SearchArguments(search_width_init="random")
+    assert Shape(2, 32, 4, 64, True).init == "copied" and Shape(2, 16, 2, 32, False).name == "L2-H16-fresh"
+    with pytest.raises(ValueError, match="init"):
+        Shape(2, 16, 2, 32, True, "sliced")
+
+
+def test_teacher_saw_selection_rows():
+    assert teacher_saw_selection_rows(None, 2000) is None  # no hf_distill_teacher.json: unknown
+    assert teacher_saw_selection_rows({"base_model": "x", "task_name": "sst2"}, 2000) is None  # written before
+    assert teacher_saw_selection_rows({"held_out_rows": 0, "train_rows": 67349}, 2000) is True
+    assert teacher_saw_selection_rows({"held_out_rows": 1000, "train_rows": 66349}, 2000) is True
+    assert teacher_saw_selection_rows({"held_out_rows": 2000, "train_rows": 65349}, 2000) is False
+    assert teacher_saw_selection_rows({"held_out_rows": 3000, "train_rows": 64349}, 2000) is False  # held out more
+    # a teacher trained on the first 1000 rows only (max_train_samples) never reached the last 2000 of 67349
+    assert teacher_saw_selection_rows({"held_out_rows": 0, "train_rows": 1000}, 2000, total_rows=67349) is False
+    assert teacher_saw_selection_rows({"held_out_rows": 0, "train_rows": 67349}, 2000, total_rows=67349) is True
+
+
+def test_search_flags_a_teacher_that_trained_on_the_scoring_rows(tmp_path, caplog):
+    """train-teacher records its held-out rows; a search scoring on more of the last rows warns and records it."""
+    pretrained = tmp_path / "pretrained"
+    tiny_bert(num_layers=2, seed=1, id2label=["negative", "positive"]).save_pretrained(pretrained)
+    make_tokenizer().save_pretrained(pretrained)
+    rows = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(80)]
+    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
+    common = ["--train_file", str(tmp_path / "train.csv"), "--per_device_train_batch_size", "8", "--use_cpu", "true",
+              "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no"]
+    teacher = tmp_path / "run" / "teacher"  # train-teacher writes <output_dir>/teacher
+    main(["train-teacher", "--pretrained_model", str(pretrained), "--output_dir", str(tmp_path / "run"),
+          "--train_slice_for_selection", "8", "--max_steps", "2", *common])
+    info = json.loads((teacher / "hf_distill_teacher.json").read_text())
+    assert info["train_rows"] == 72 and info["held_out_rows"] == 8
+
+    out = tmp_path / "search"
+    with caplog.at_level("WARNING", logger="hf_distill.search"):
+        code = main(["search", "--teacher", str(teacher), "--train_slice_for_selection", "16", "--output_dir", str(out),
+                     "--search_depths", "1", "--search_first_steps", "1", "--search_rounds", "1", *common])
+    assert code == 0
+    result = json.loads((out / "search.json").read_text())
+    assert result["teacher_saw_selection_rows"] is True and result["teacher_info"] == info
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "trained on up to 8 of them" in warning and "--train_slice_for_selection 16" in warning
+    assert "Teacher saw the scoring rows: **yes**" in (out / "search.md").read_text()
