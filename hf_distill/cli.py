@@ -119,9 +119,12 @@ def run(stage: str, argv: list[str]) -> dict | str:
             raise ValueError("search needs --teacher (a fine-tuned teacher folder or Hub id).")
         result = run_search(model_args, data_args, config, search_args, teacher_dir, out)
         chosen = result["chosen"]
-        shape = (f"--student_num_layers {chosen['layers']}" if chosen["copied"] else
-                 f"--student_config num_hidden_layers={chosen['layers']},hidden_size={chosen['hidden_size']},"
-                 f"num_attention_heads={chosen['num_attention_heads']},intermediate_size={chosen['intermediate_size']}")
+        shape = f"--student_num_layers {chosen['layers']}"
+        if chosen["init"] == "sliced":
+            shape += f" --student_width {chosen['hidden_size']}:{chosen['num_attention_heads']}:{chosen['intermediate_size']}"
+        elif chosen["init"] == "fresh":
+            shape = (f"--student_config num_hidden_layers={chosen['layers']},hidden_size={chosen['hidden_size']},"
+                     f"num_attention_heads={chosen['num_attention_heads']},intermediate_size={chosen['intermediate_size']}")
         print(f"chosen: {chosen['name']} ({chosen['accuracy']:.4f} held-out, {chosen['latency_ms_b32']:.1f} ms at "
               f"batch 32). Distil it fully with: hf-distill distill <same options> {shape}")
         return result

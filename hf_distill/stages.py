@@ -47,6 +47,14 @@ class ModelArguments:
     student_layers: str | None = field(
         default=None, metadata={"help": "Teacher layers to copy, 1-based, e.g. '1,3,5'. Overrides student_num_layers."}
     )
+    student_width: str | None = field(
+        default=None,
+        metadata={
+            "help": "Narrower student sliced from the teacher's copied layers, 'hidden:heads:ffn', e.g. '256:8:1024' "
+            "(first dims, whole first heads, first FFN units; the head size must stay the teacher's). "
+            "Used with student_num_layers or student_layers; `search` prints it for sliced shapes."
+        },
+    )
     student_config: str | None = field(
         default=None,
         metadata={
@@ -170,10 +178,19 @@ def build_student(model_args: ModelArguments, teacher):
                 raise ValueError(f"student_config: cannot read {item!r}; write key=value pairs separated by commas.")
             overrides[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
         return student_from_config(teacher, **overrides)
+    width = {}
+    if model_args.student_width:
+        try:
+            hidden, heads, ffn = (int(x) for x in model_args.student_width.split(":"))
+        except ValueError as err:
+            raise ValueError(
+                f"student_width: cannot read {model_args.student_width!r}; write hidden:heads:ffn, e.g. '256:8:1024'."
+            ) from err
+        width = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn}
     if model_args.student_layers:
         layers = [int(x) for x in model_args.student_layers.split(",") if x.strip()]
-        return student_from_teacher(teacher, layers=layers)
-    return student_from_teacher(teacher, num_layers=model_args.student_num_layers)
+        return student_from_teacher(teacher, layers=layers, **width)
+    return student_from_teacher(teacher, num_layers=model_args.student_num_layers, **width)
 
 
 def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str) -> str:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from conftest import NEGATIVE, POSITIVE, make_tokenizer, tiny_bert
 from transformers import AutoModelForSequenceClassification
 
@@ -133,3 +134,19 @@ def test_pipeline_with_teacher_cache(tmp_path, pretrained):
     meta = json.loads((cache / "meta.json").read_text())
     assert meta["layers_hidden"] == [2, 4] and sorted(meta["parts"]) == ["k", "q"]
     assert (out / "student" / "model.safetensors").is_file()
+
+
+def test_student_width_builds_the_sliced_student_search_prints():
+    """`--student_width` (what `search` prints for a sliced shape) slices the copied layers; bad specs are named."""
+    from hf_distill.stages import ModelArguments, build_student
+
+    teacher = tiny_bert(num_layers=4, hidden=32, heads=4, seed=3)  # head size 8
+    student = build_student(ModelArguments(student_num_layers=2, student_width="16:2:32"), teacher)
+    assert (student.config.num_hidden_layers, student.config.hidden_size) == (2, 16)
+    assert (student.config.num_attention_heads, student.config.intermediate_size) == (2, 32)
+    emb = teacher.bert.embeddings.word_embeddings.weight
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, emb[:, :16])
+    with pytest.raises(ValueError, match="hidden:heads:ffn"):
+        build_student(ModelArguments(student_num_layers=2, student_width="16x2"), teacher)
+    with pytest.raises(ValueError, match="num_attention_heads=2"):
+        build_student(ModelArguments(student_num_layers=2, student_width="16:4:32"), teacher)
