@@ -287,6 +287,8 @@ def main():
                 except Exception:  # one broken method must not cost the other runs; it reruns next time
                     traceback.print_exc()
                     failed.append((layers, method, seed))
+    elif not os.path.isfile(os.path.join(RUNS_DIR, "teacher.json")):
+        context(a.teacher)  # the teacher's accuracy and latency (re-measured on an idle machine after deleting it)
     summarise()
     if a.summarise is False and failed:
         sys.exit(f"failed runs (layers, method, seed): {failed}")
