@@ -4,7 +4,6 @@ teacher placement for each launch mode (plain, DeepSpeed ZeRO-2, ZeRO-3 inferenc
 import copy
 import os
 import shlex
-import re
 import subprocess
 import sys
 import types
@@ -203,19 +202,20 @@ def test_cpu_configs_start_the_processes_they_say(tmp_path, name):
     from test_ddp import accelerate_env, free_port
 
     probe = tmp_path / "probe.py"
-    probe.write_text(
+    probe.write_text(  # each rank writes its own file: printed lines of two ranks can interleave or get lost
+        "import sys\n"
         "from accelerate import PartialState\n"
         "s = PartialState(cpu=True)\n"
-        "print('PROBE', s.process_index, s.num_processes, s.distributed_type.value, s.backend, flush=True)\n"
+        "record = f'{s.process_index} {s.num_processes} {s.distributed_type.value} {s.backend}'\n"
+        "open(f'{sys.argv[1]}/rank{s.process_index}.txt', 'w').write(record)\n"
     )
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIG_DIR / name),
-        "--main_process_port", str(free_port()), str(probe),
+        "--main_process_port", str(free_port()), str(probe), str(tmp_path),
     ]
     run = subprocess.run(cmd, cwd=ROOT, env=accelerate_env(), capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
-    # both ranks print at once, so their lines can interleave: find every probe record anywhere in the output
-    lines = sorted(list(m) for m in re.findall(r"PROBE (\d+) (\d+) (\S+) (\S+)", run.stdout))
+    lines = sorted(p.read_text().split() for p in tmp_path.glob("rank*.txt"))
     n = EXPECTED[name][1]
     if n == 1:
         assert lines == [["0", "1", "NO", "None"]]
