@@ -18,6 +18,7 @@ class Arch:
     query: str  # inside one layer: the Linear producing Q (B, T, D)
     key: str
     value: str
+    ffn: str = "intermediate_size"  # the config field holding the FFN width
     note: str = ""
 
 
@@ -28,7 +29,7 @@ ARCHITECTURES: dict[str, Arch] = {
     "roberta": _BERT_LIKE,
     "xlm-roberta": _BERT_LIKE,
     "electra": _BERT_LIKE,
-    "distilbert": Arch("transformer.layer", "attention.q_lin", "attention.k_lin", "attention.v_lin"),
+    "distilbert": Arch("transformer.layer", "attention.q_lin", "attention.k_lin", "attention.v_lin", ffn="hidden_dim"),
     "mpnet": Arch(
         "encoder.layer",
         "attention.attn.q",
@@ -37,6 +38,12 @@ ARCHITECTURES: dict[str, Arch] = {
         note="MPNet adds a relative position bias to Q K^T; TinyBERT scores here leave it out.",
     ),
 }
+
+
+def ffn_field(config) -> str:
+    """The config field of the FFN width: `intermediate_size` for most encoders, `hidden_dim` for DistilBERT."""
+    arch = ARCHITECTURES.get(getattr(config, "model_type", None))
+    return arch.ffn if arch is not None else "intermediate_size"
 
 
 def arch_of(model: nn.Module) -> Arch:

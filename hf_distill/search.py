@@ -86,33 +86,36 @@ def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
 
     A sliced width equal to the teacher's is the copied shape already and is not repeated.
     """
+    from .architectures import ffn_field
     from .student import sliced_widths
+
+    ffn = ffn_field(teacher_config)  # the config field of the FFN width
 
     depths = [int(d) for d in args.search_depths.split(",") if d.strip()]
     bad = [d for d in depths if not 1 <= d <= teacher_config.num_hidden_layers]
     if bad:
         raise ValueError(f"search_depths {bad} out of range: the teacher has {teacher_config.num_hidden_layers} layers.")
     shapes = [
-        Shape(d, teacher_config.hidden_size, teacher_config.num_attention_heads, teacher_config.intermediate_size, True)
+        Shape(d, teacher_config.hidden_size, teacher_config.num_attention_heads, getattr(teacher_config, ffn), True)
         for d in depths
     ]
     for spec in filter(None, (w.strip() for w in args.search_widths.split(","))):
         try:
-            hidden, heads, ffn = (int(x) for x in spec.split(":"))
+            hidden, heads, ffn_units = (int(x) for x in spec.split(":"))
         except ValueError as err:
             raise ValueError(f"search_widths: cannot read {spec!r}; write hidden:heads:ffn, e.g. '192:4:768'.") from err
         if hidden % heads:
             raise ValueError(f"search_widths {spec!r}: hidden {hidden} is not divisible by {heads} heads.")
         if args.search_width_init == "sliced":
-            _check_sliced_heads(teacher_config, spec, hidden, heads, ffn)
+            _check_sliced_heads(teacher_config, spec, hidden, heads, ffn_units)
             try:
-                sliced_widths(teacher_config, hidden, heads, ffn)
+                sliced_widths(teacher_config, hidden, heads, ffn_units)
             except ValueError as err:
                 raise ValueError(f"search_widths {spec!r}: {err}") from err
-            if (hidden, heads, ffn) == (teacher_config.hidden_size, teacher_config.num_attention_heads,
-                                        teacher_config.intermediate_size):
+            if (hidden, heads, ffn_units) == (teacher_config.hidden_size, teacher_config.num_attention_heads,
+                                              getattr(teacher_config, ffn)):
                 continue
-        shapes += [Shape(d, hidden, heads, ffn, False, args.search_width_init) for d in depths]
+        shapes += [Shape(d, hidden, heads, ffn_units, False, args.search_width_init) for d in depths]
     return shapes
 
 
@@ -223,6 +226,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     from .metrics import build_compute_metrics, metric_names_for_task
     from .report import count_parameters, measure_latency_ms
     from .stages import resolve_model_path
+    from .architectures import ffn_field
     from .student import student_from_config, student_from_teacher
     from .trainer import DistillationTrainer, load_teacher
 
@@ -270,7 +274,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
                                         intermediate_size=shape.intermediate_size)
         return student_from_config(teacher, num_hidden_layers=shape.layers, hidden_size=shape.hidden_size,
                                    num_attention_heads=shape.num_attention_heads,
-                                   intermediate_size=shape.intermediate_size)
+                                   **{ffn_field(teacher.config): shape.intermediate_size})
 
     def score(shape: Shape, steps: int) -> float:
         args = copy.copy(config)

@@ -15,7 +15,7 @@ import re
 import torch
 from torch import nn
 
-from .architectures import arch_of, get_layers
+from .architectures import arch_of, ffn_field, get_layers
 
 WIDTHS = ("hidden_size", "num_attention_heads", "intermediate_size")  # the config fields weight selection narrows
 
@@ -48,8 +48,8 @@ def sliced_widths(
         num_attention_heads (`int`, *optional*): heads per layer, at most the teacher's.
         intermediate_size (`int`, *optional*): FFN units per layer, at most the teacher's.
     """
-    requested = {"hidden_size": hidden_size, "num_attention_heads": num_attention_heads,
-                 "intermediate_size": intermediate_size}
+    ffn = ffn_field(teacher_config)  # "intermediate_size", or DistilBERT's "hidden_dim"
+    requested = {"hidden_size": hidden_size, "num_attention_heads": num_attention_heads, ffn: intermediate_size}
     for name, value in requested.items():
         if value is not None and not hasattr(teacher_config, name):
             raise ValueError(
@@ -81,8 +81,8 @@ def sliced_widths(
             f"({big_d} / {big_h}); {fix}."
         )
     widths = {"hidden_size": d, "num_attention_heads": h}
-    if hasattr(teacher_config, "intermediate_size"):
-        widths["intermediate_size"] = intermediate_size or teacher_config.intermediate_size
+    if hasattr(teacher_config, ffn):
+        widths[ffn] = intermediate_size or getattr(teacher_config, ffn)
     for name, value in widths.items():
         if not 1 <= value <= getattr(teacher_config, name):
             raise ValueError(f"{name} must be between 1 and the teacher's {getattr(teacher_config, name)} to slice, "

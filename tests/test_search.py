@@ -153,3 +153,13 @@ def test_search_flags_a_teacher_that_trained_on_the_scoring_rows(tmp_path, caplo
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "trained on up to 8 of them" in warning and "--train_slice_for_selection 16" in warning
     assert "Teacher saw the scoring rows: **yes**" in (out / "search.md").read_text()
+
+
+def test_candidate_shapes_read_the_ffn_width_of_each_architecture():
+    """DistilBERT's FFN width is `hidden_dim`: a search over its depths and widths builds its shapes."""
+    from transformers import DistilBertConfig
+
+    config = DistilBertConfig(vocab_size=99, dim=32, n_layers=4, n_heads=4, hidden_dim=64)
+    shapes = candidate_shapes(config, SearchArguments(search_depths="1,2", search_widths="16:2:32"))
+    assert [(s.layers, s.hidden_size, s.intermediate_size, s.init) for s in shapes] == [
+        (1, 32, 64, "copied"), (2, 32, 64, "copied"), (1, 16, 32, "sliced"), (2, 16, 32, "sliced")]

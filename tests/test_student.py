@@ -146,8 +146,11 @@ def test_sliced_widths_check_the_head_size():
         sliced_widths(config, hidden_size=20, num_attention_heads=4)
     with pytest.raises(ValueError, match="between 1 and the teacher's 64"):
         sliced_widths(config, hidden_size=16, intermediate_size=128)
-    with pytest.raises(ValueError, match="no intermediate_size field"):
-        sliced_widths(tiny("distilbert").config, hidden_size=16, intermediate_size=32)
+    # DistilBERT keeps its FFN width in `hidden_dim` (ARCHITECTURES' ffn field)
+    assert sliced_widths(tiny("distilbert").config, hidden_size=16, intermediate_size=32) == {
+        "hidden_size": 16, "num_attention_heads": 2, "hidden_dim": 32}
+    sliced = student_from_teacher(tiny("distilbert"), num_layers=2, hidden_size=16, intermediate_size=32)
+    assert (sliced.config.dim, sliced.config.hidden_dim) == (16, 32)
     with pytest.raises(ValueError, match="head size"):
         student_from_teacher(tiny("bert"), num_layers=2, hidden_size=16, num_attention_heads=4)
 
