@@ -13,11 +13,12 @@ import json
 import os
 import time
 
-import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-from hf_distill import DataArguments, DistillationConfig, load_task_data, student_from_teacher, tokenize_split
+from hf_distill import (DataArguments, DistillationConfig, load_task_data, load_teacher, student_from_teacher,
+                        tokenize_split)
 from hf_distill.assets import minilm_l6_path, sst2_dir
+from hf_distill.report import evaluate_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
@@ -63,12 +64,12 @@ def ensure_teacher(path: str = DEFAULT_TEACHER) -> str:
 
 
 def load_data(tokenizer, label2id):
-    """Tokenized (unpadded) SST-2 train and validation, labels in the teacher's ids, plus the raw validation texts."""
+    """Tokenized (unpadded) SST-2 train rows, and the validation texts with their labels in the teacher's ids."""
     data = load_task_data(data_args())
     train = tokenize_split(data.train, data, tokenizer, MAX_LENGTH, label2id)
-    validation = tokenize_split(data.validation, data, tokenizer, MAX_LENGTH, label2id)
     texts, _ = data.texts("validation")
-    return train, validation, [t.strip() for t in texts]
+    labels = tokenize_split(data.validation, data, tokenizer, MAX_LENGTH, label2id)["labels"]
+    return train, [t.strip() for t in texts], list(labels)
 
 
 def pretrained_student(teacher_config, num_layers: int, seed: int):
@@ -81,24 +82,17 @@ def pretrained_student(teacher_config, num_layers: int, seed: int):
 
 
 def load_teacher_and_tokenizer(path: str):
-    teacher = AutoModelForSequenceClassification.from_pretrained(path)
-    teacher.eval()
-    return teacher, AutoTokenizer.from_pretrained(path)
+    return load_teacher(path).eval(), AutoTokenizer.from_pretrained(path)
 
 
-@torch.inference_mode()
-def accuracy(model, dataset, tokenizer, batch_size: int = 64) -> float:
-    """Accuracy on a tokenized split (dynamic padding, eval mode)."""
-    from transformers import DataCollatorWithPadding
+def accuracy(model, tokenizer, texts, labels) -> float:
+    """Validation accuracy, computed as the report computes it (hf_distill.report.evaluate_model)."""
+    return evaluate_model(model, tokenizer, texts, labels, "sst2", max_length=MAX_LENGTH)["accuracy"]
 
-    collate = DataCollatorWithPadding(tokenizer)
-    model.eval()
-    correct = 0
-    for i in range(0, len(dataset), batch_size):
-        batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
-        labels = batch.pop("labels")
-        correct += (model(**batch).logits.argmax(-1) == labels).sum().item()
-    return correct / len(dataset)
+
+def folder_bytes(path: str) -> int:
+    """Size on disk of every file under `path`."""
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
 def write_json(path: str, payload: dict) -> None:

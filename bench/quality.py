@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+from hf_distill.report import count_parameters
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
@@ -101,9 +103,7 @@ def _cache(ctx, config, student, layers):
     if not os.path.isfile(record) or not os.path.isfile(os.path.join(cache_dir, "meta.json")):
         with common.Stopwatch() as clock:
             _write_cache(config, common.data_args(), ctx["teacher"], ctx["tokenizer"], student, ctx["train"], cache_dir)
-        size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(cache_dir, "**"), recursive=True)
-                   if os.path.isfile(p))
-        common.write_json(record, {"build_seconds": clock.seconds, "size_mb": size / 2**20})
+        common.write_json(record, {"build_seconds": clock.seconds, "size_mb": common.folder_bytes(cache_dir) / 2**20})
     with open(record) as f:
         return cache_dir, json.load(f)
 
@@ -142,14 +142,13 @@ def latency_b32(model, ctx):
 
 def context(teacher_dir):
     teacher, tokenizer = common.load_teacher_and_tokenizer(common.ensure_teacher(teacher_dir))
-    train, validation, texts = common.load_data(tokenizer, teacher.config.label2id)
-    ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "validation": validation, "texts": texts,
+    train, texts, labels = common.load_data(tokenizer, teacher.config.label2id)
+    ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "texts": texts, "labels": labels,
            "teacher_dir": os.path.abspath(teacher_dir)}
     path = os.path.join(RUNS_DIR, "teacher.json")
     if not os.path.isfile(path):
-        common.write_json(path, {"teacher_dir": ctx["teacher_dir"], "accuracy": common.accuracy(teacher, validation, tokenizer),
-                                 "latency_ms_b32": latency_b32(teacher, ctx),
-                                 "num_parameters": sum(p.numel() for p in teacher.parameters())})
+        common.write_json(path, {"teacher_dir": ctx["teacher_dir"], "accuracy": common.accuracy(teacher, tokenizer, texts, labels),
+                                 "latency_ms_b32": latency_b32(teacher, ctx), "num_parameters": count_parameters(teacher)})
     return ctx
 
 
@@ -164,8 +163,8 @@ def run_one(ctx, layers, method, seed):
     result = RUNNERS[method](ctx, student, layers, seed, out)
     student.eval()
     row = {"student_layers": layers, "method": method, "seed": seed,
-           "accuracy": common.accuracy(student, ctx["validation"], ctx["tokenizer"]),
-           "latency_ms_b32": latency_b32(student, ctx), "num_parameters": sum(p.numel() for p in student.parameters()),
+           "accuracy": common.accuracy(student, ctx["tokenizer"], ctx["texts"], ctx["labels"]),
+           "latency_ms_b32": latency_b32(student, ctx), "num_parameters": count_parameters(student),
            **result, "torch_threads": torch.get_num_threads(), "load_average_after": os.getloadavg()[0]}
     common.write_json(path, row)
     print(json.dumps(row), flush=True)

@@ -213,7 +213,7 @@ def build_cache(teacher, tokenizer, train, tmp: str) -> tuple[str, dict]:
     with common.Stopwatch() as watch:
         _write_cache(config, common.data_args(), teacher, tokenizer, student, train, cache_dir)
     meta = read_meta(cache_dir)
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(cache_dir) for f in files)
+    size = common.folder_bytes(cache_dir)
     return cache_dir, {
         "cache_build_seconds": watch.seconds, "cache_rows": meta["num_rows"], "cache_source_rows": meta["source_rows"],
         "cache_bytes": size, "cache_mb": round(size / 2**20, 2), "cache_bytes_per_row": size / meta["num_rows"],

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from .stages import TEACHER_INFO
+from .stages import TEACHER_INFO, read_teacher_info
 
 logger = logging.getLogger(__name__)
 WIDTH_INITS = ("sliced", "fresh")  # how the narrower shapes start
@@ -87,7 +87,7 @@ def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
     A sliced width equal to the teacher's is the copied shape already and is not repeated.
     """
     from .architectures import ffn_field
-    from .student import sliced_widths
+    from .student import parse_width, sliced_widths
 
     ffn = ffn_field(teacher_config)  # the config field of the FFN width
 
@@ -100,10 +100,7 @@ def candidate_shapes(teacher_config, args: SearchArguments) -> list[Shape]:
         for d in depths
     ]
     for spec in filter(None, (w.strip() for w in args.search_widths.split(","))):
-        try:
-            hidden, heads, ffn_units = (int(x) for x in spec.split(":"))
-        except ValueError as err:
-            raise ValueError(f"search_widths: cannot read {spec!r}; write hidden:heads:ffn, e.g. '192:4:768'.") from err
+        hidden, heads, ffn_units = parse_width(spec, "search_widths")
         if hidden % heads:
             raise ValueError(f"search_widths {spec!r}: hidden {hidden} is not divisible by {heads} heads.")
         if args.search_width_init == "sliced":
@@ -132,15 +129,6 @@ def _check_sliced_heads(teacher_config, spec: str, hidden: int, heads: int, ffn:
         f"the teacher's {head_size} ({teacher_config.hidden_size}/{teacher_config.num_attention_heads}), not "
         f"{hidden // heads}; {fix}, or pass --search_width_init fresh to train {spec!r} from a random init."
     )
-
-
-def read_teacher_info(teacher_dir: str) -> dict | None:
-    """The teacher folder's hf_distill_teacher.json (written by `train-teacher`), or None if there is none."""
-    path = os.path.join(teacher_dir, TEACHER_INFO)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def teacher_saw_selection_rows(teacher_info: dict | None, selection_rows: int, total_rows: int | None = None) -> bool | None:
@@ -234,7 +222,8 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         data_args.train_slice_for_selection = 2000
     data = load_task_data(data_args)
     selection_rows = data_args.train_slice_for_selection
-    teacher_info = read_teacher_info(resolve_model_path(teacher_path))
+    teacher_source = resolve_model_path(teacher_path)
+    teacher_info = read_teacher_info(teacher_source)
     total_rows = len(data.train) + selection_rows if data_args.max_train_samples is None else None
     saw = teacher_saw_selection_rows(teacher_info, selection_rows, total_rows)
     if saw:
@@ -250,8 +239,8 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     elif saw is None:
         logger.info("search: %s has no %s with held_out_rows; cannot tell whether the teacher trained on the "
                     "scoring rows", teacher_path, TEACHER_INFO)
-    teacher = load_teacher(resolve_model_path(teacher_path))
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    teacher = load_teacher(teacher_source)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_source)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
     held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
     texts, _ = data.texts("selection")

@@ -94,6 +94,15 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def read_teacher_info(teacher_dir: str) -> dict | None:
+    """The teacher folder's hf_distill_teacher.json (written by `train-teacher`), or None if there is none."""
+    path = os.path.join(teacher_dir, TEACHER_INFO)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def _label_config(data):
     if data.is_regression:
         return {"num_labels": 1, "problem_type": "regression"}
@@ -164,7 +173,7 @@ def build_student(model_args: ModelArguments, teacher):
     """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers."""
     from transformers import AutoModelForSequenceClassification
 
-    from .student import student_from_config, student_from_teacher
+    from .student import parse_width, student_from_config, student_from_teacher
 
     if model_args.student:
         return AutoModelForSequenceClassification.from_pretrained(
@@ -180,12 +189,7 @@ def build_student(model_args: ModelArguments, teacher):
         return student_from_config(teacher, **overrides)
     width = {}
     if model_args.student_width:
-        try:
-            hidden, heads, ffn = (int(x) for x in model_args.student_width.split(":"))
-        except ValueError as err:
-            raise ValueError(
-                f"student_width: cannot read {model_args.student_width!r}; write hidden:heads:ffn, e.g. '256:8:1024'."
-            ) from err
+        hidden, heads, ffn = parse_width(model_args.student_width, "student_width")
         width = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn}
     if model_args.student_layers:
         layers = [int(x) for x in model_args.student_layers.split(",") if x.strip()]
@@ -333,11 +337,7 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
 
     distillation = report.get("distillation", {})
     task = data_args.task_name or "text-classification"
-    teacher_info = os.path.join(report.get("teacher_dir", ""), TEACHER_INFO)
-    teacher_base = None
-    if os.path.isfile(teacher_info):
-        with open(teacher_info) as f:
-            teacher_base = json.load(f).get("base_model")
+    teacher_base = (read_teacher_info(report.get("teacher_dir", "")) or {}).get("base_model")
     info = {
         "model_name": run_args.model_name or f"{os.path.basename(os.path.abspath(student_dir))}",
         "teacher": distillation.get("teacher") or report.get("teacher_dir"),

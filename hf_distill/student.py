@@ -17,7 +17,14 @@ from torch import nn
 
 from .architectures import arch_of, ffn_field, get_layers
 
-WIDTHS = ("hidden_size", "num_attention_heads", "intermediate_size")  # the config fields weight selection narrows
+
+def parse_width(spec: str, option: str) -> tuple[int, int, int]:
+    """'hidden:heads:ffn' (e.g. '256:8:1024') -> (256, 8, 1024); `option` names the flag in the error."""
+    try:
+        hidden, heads, ffn = (int(x) for x in spec.split(":"))
+    except ValueError as err:
+        raise ValueError(f"{option}: cannot read {spec!r}; write hidden:heads:ffn, e.g. '256:8:1024'.") from err
+    return hidden, heads, ffn
 
 
 def default_student_layers(teacher_layers: int, student_layers: int) -> list[int]:
