@@ -273,8 +273,9 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         if args.attention_weight > 0 and shape.num_attention_heads != teacher.config.num_attention_heads:
             args.attention_loss = "minilm"  # TinyBERT maps need equal head counts; relations do not
             args.relation_heads = relation_heads_for(teacher.config, shape)
-        trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=train,
-                                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer))
+        trainer = DistillationTrainer(model=student, teacher=teacher, teacher_tokenizer=tokenizer, args=args,
+                                      train_dataset=train, processing_class=tokenizer,
+                                      data_collator=DataCollatorWithPadding(tokenizer))
         trainer.train()
         result = evaluate(student)
         logger.info("search: %s after %d steps: %.4f", shape.name, steps, result)
@@ -334,6 +335,8 @@ def write_search(result: dict, output_dir: str) -> None:
         "",
         _teacher_rows_line(result),
         "",
+        _goal_line(result),
+        "",
         "| shape | layers | hidden | steps | score | latency b32 (ms) | params (M) | pareto | chosen |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -368,6 +371,22 @@ def write_search(result: dict, output_dir: str) -> None:
     fig.tight_layout()
     fig.savefig(os.path.join(output_dir, "search.png"), dpi=120)
     plt.close(fig)
+
+
+def _goal_line(result: dict) -> str:
+    """search.md's line on the goal and whether the chosen shape met it at its search budget."""
+    goal, chosen = result["goal"], result["chosen"]
+    if goal["latency_budget_ms"] is not None:
+        fits = chosen["latency_ms_b32"] <= goal["latency_budget_ms"]
+        return (f"Goal: the most accurate shape within {goal['latency_budget_ms']:.1f} ms at batch 32; "
+                + (f"chosen: {chosen['name']}." if fits else
+                   f"no shape fits, chosen: the most accurate, {chosen['name']} ({chosen['latency_ms_b32']:.1f} ms)."))
+    bar = goal["retention"] * result["teacher"]["accuracy"]
+    head = f"Goal: keep {goal['retention']:.1%} of the teacher's {result['metric']} (>= {bar:.4f})"
+    if chosen["accuracy"] >= bar:
+        return f"{head}; chosen: the fastest shape that met it, {chosen['name']}."
+    return (f"{head}: no shape met it after its short search budget; chosen: the most accurate, {chosen['name']} "
+            f"({chosen['accuracy']:.4f} after {chosen['steps']} steps). Its full distillation decides.")
 
 
 def _teacher_rows_line(result: dict) -> str:

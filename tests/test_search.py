@@ -9,6 +9,7 @@ from conftest import NEGATIVE, POSITIVE, make_tokenizer, tiny_bert
 from hf_distill.cli import main
 from hf_distill.search import (
     SearchArguments,
+    _goal_line,
     Shape,
     candidate_shapes,
     choose,
@@ -47,6 +48,18 @@ def test_pareto_front_and_choice():
     assert choose(pts, teacher_score=0.89, args=args)["name"] == "b"  # fastest finalist with >= 0.8455
     assert choose(pts, teacher_score=0.95, args=args)["name"] == "d"  # nobody meets it: most accurate
     assert choose(pts, 0.89, SearchArguments(latency_budget_ms=25))["name"] == "b"
+
+
+def test_search_md_says_whether_the_goal_was_met():
+    chosen = {"name": "L4-H384", "accuracy": 0.913, "steps": 600, "latency_ms_b32": 100.0}
+    result = {"metric": "accuracy", "teacher": {"accuracy": 0.9245}, "chosen": chosen,
+              "goal": {"retention": 0.99, "latency_budget_ms": None}}
+    line = _goal_line(result)
+    assert "(>= 0.9153)" in line and "no shape met it" in line and "most accurate, L4-H384" in line
+    assert "fastest shape that met it" in _goal_line({**result, "chosen": {**chosen, "accuracy": 0.92}})
+    budget = {**result, "goal": {"retention": 0.99, "latency_budget_ms": 50.0}}
+    assert "no shape fits" in _goal_line(budget)
+    assert "no shape fits" not in _goal_line({**budget, "chosen": {**chosen, "latency_ms_b32": 40.0}})
 
 
 def test_relation_heads_for_narrower_shapes():
