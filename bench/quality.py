@@ -145,11 +145,26 @@ def context(teacher_dir):
     train, texts, labels = common.load_data(tokenizer, teacher.config.label2id)
     ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "texts": texts, "labels": labels,
            "teacher_dir": os.path.abspath(teacher_dir)}
+    ctx["teacher_accuracy"] = common.accuracy(teacher, tokenizer, texts, labels)
     path = os.path.join(RUNS_DIR, "teacher.json")
     if not os.path.isfile(path):
-        common.write_json(path, {"teacher_dir": ctx["teacher_dir"], "accuracy": common.accuracy(teacher, tokenizer, texts, labels),
+        common.write_json(path, {"teacher_dir": ctx["teacher_dir"], "accuracy": ctx["teacher_accuracy"],
                                  "latency_ms_b32": latency_b32(teacher, ctx), "num_parameters": count_parameters(teacher)})
+    check_same_teacher(path, ctx["teacher_accuracy"], teacher_dir)
     return ctx
+
+
+def check_same_teacher(record_path, accuracy, teacher_dir):
+    """Refuse to add runs distilled from another teacher than the one the recorded runs used (they would not compare).
+
+    A retrained teacher is not the same teacher: the same recipe gave 0.8911 and 0.8945 on two machines."""
+    with open(record_path) as f:
+        recorded = json.load(f)
+    if abs(recorded["accuracy"] - accuracy) > 1e-9:
+        sys.exit(f"The teacher in {teacher_dir} scores {accuracy:.6f} on SST-2 validation, but the runs in "
+                 f"{os.path.relpath(os.path.dirname(record_path), common.REPO)} were distilled from a teacher scoring "
+                 f"{recorded['accuracy']:.6f} ({recorded['teacher_dir']}). Pass that teacher with --teacher, or move "
+                 f"the run files away to start a new set with this one.")
 
 
 def run_one(ctx, layers, method, seed):
@@ -162,7 +177,7 @@ def run_one(ctx, layers, method, seed):
     out = os.path.join(WORK_DIR, f"{layers}L_{method}_seed{seed}")
     result = RUNNERS[method](ctx, student, layers, seed, out)
     student.eval()
-    row = {"student_layers": layers, "method": method, "seed": seed,
+    row = {"student_layers": layers, "method": method, "seed": seed, "teacher_accuracy": ctx["teacher_accuracy"],
            "accuracy": common.accuracy(student, ctx["tokenizer"], ctx["texts"], ctx["labels"]),
            "latency_ms_b32": latency_b32(student, ctx), "num_parameters": count_parameters(student),
            **result, "torch_threads": torch.get_num_threads(), "load_average_after": os.getloadavg()[0]}
