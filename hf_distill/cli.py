@@ -15,6 +15,7 @@ import difflib
 import json
 import logging
 import os
+import shlex
 import sys
 from dataclasses import fields
 
@@ -93,6 +94,8 @@ def run(stage: str, argv: list[str]) -> dict | str:
     if stage == "push":
         return _push(argv)
     model_args, data_args, config, run_args, search_args = parse(argv)
+    if run_args.command is None:  # what the card records: this very command, tokens redacted
+        run_args.command = shlex.join(["hf-distill", stage, *stages.redact(argv)])
     # The stock Trainer would push checkpoints with training_args.bin and projections; we push once, at the end,
     # standard files only (hf_distill.hub.push_student).
     push, config.push_to_hub = config.push_to_hub, False
@@ -107,7 +110,7 @@ def run(stage: str, argv: list[str]) -> dict | str:
     if stage == "distill":
         if model_args.teacher is None:
             raise ValueError("distill needs --teacher (a fine-tuned teacher folder or Hub id); or run `pipeline`.")
-        return stages.distill(model_args, data_args, config, teacher_dir, student_dir)
+        return stages.distill(model_args, data_args, config, teacher_dir, student_dir, command=run_args.command)
     if stage == "cache":
         if model_args.teacher is None or config.teacher_cache_dir is None:
             raise ValueError("cache needs --teacher and --teacher_cache_dir.")
@@ -147,7 +150,7 @@ def run(stage: str, argv: list[str]) -> dict | str:
             logger.info("stage 1/3: teacher found at %s, not retrained", teacher_dir)
         times["teacher"] = time.time()
         logger.info("stage 2/3: distilling -> %s", student_dir)
-        stages.distill(model_args, data_args, config, teacher_dir, student_dir)
+        stages.distill(model_args, data_args, config, teacher_dir, student_dir, command=run_args.command)
         times["student"] = time.time()
         logger.info("stage 3/3: evaluating teacher and student")
         PartialState().wait_for_everyone()

@@ -197,8 +197,10 @@ def build_student(model_args: ModelArguments, teacher):
     return student_from_teacher(teacher, num_layers=model_args.student_num_layers, **width)
 
 
-def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str) -> str:
-    """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`."""
+def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
+            command: str | None = None) -> str:
+    """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`, with
+    hf_distill.json: how it was distilled (and `command`, the command that did it, for the card)."""
     from transformers import DataCollatorWithPadding
 
     from .metrics import build_compute_metrics
@@ -226,6 +228,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     if _is_main_process():
         info = {
             "teacher": teacher_path,
+            "command": command,
             "student_layers": getattr(student.config, "hf_distill_teacher_layers", None),
             "layer_map": ",".join(f"{t}:{s}" for t, s in trainer.layer_pairs),
             "attention_layer_map": ",".join(f"{t}:{s}" for t, s in trainer.attention_pairs),
@@ -347,12 +350,18 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
         "temperature": distillation.get("temperature"),
         "layer_map": distillation.get("layer_map"),
         "student_layers": distillation.get("student_layers"),
-        "command": run_args.command or " ".join(shlex.quote(a) for a in ["hf-distill", *redact(sys.argv[1:])]),
+        "command": _reproduce_command(distillation.get("command"),
+                                      run_args.command or shlex.join(["hf-distill", *redact(sys.argv[1:])])),
         **card_fields(report),
     }
     info["task_name"] = task
     info = {k: v for k, v in info.items() if v is not None}
     return write_card(student_dir, info)
+
+
+def _reproduce_command(distilled_by: str | None, current: str) -> str:
+    """The card's command: the one that distilled the student, then this one if it is another (`evaluate`)."""
+    return current if not distilled_by or distilled_by == current else f"{distilled_by}\n{current}"
 
 
 def redact(argv: list[str]) -> list[str]:

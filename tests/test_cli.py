@@ -150,3 +150,24 @@ def test_student_width_builds_the_sliced_student_search_prints():
         build_student(ModelArguments(student_num_layers=2, student_width="16x2"), teacher)
     with pytest.raises(ValueError, match="num_attention_heads=2"):
         build_student(ModelArguments(student_num_layers=2, student_width="16:4:32"), teacher)
+
+
+def test_card_of_a_distilled_then_evaluated_student_records_both_commands(tmp_path):
+    """`distill` records its command beside the student; `evaluate` writes the card with both, tokens redacted,
+    and never the caller's own argv (here pytest's)."""
+    teacher = tmp_path / "teacher"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=1, id2label=["negative", "positive"]).save_pretrained(teacher)
+    make_tokenizer().save_pretrained(teacher)
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(10))
+    common = ["--teacher", str(teacher), "--train_file", train, "--validation_file", val,
+              "--output_dir", str(tmp_path / "run"), "--student_num_layers", "2", *FAST]
+    assert main(["distill", *common, "--hub_token", "hf_secret"]) == 0
+    assert main(["evaluate", *common]) == 0
+    card = (tmp_path / "run" / "student" / "README.md").read_text()
+    reproduce = card.split("## Reproduce", 1)[1]
+    distill_at, evaluate_at = reproduce.find("hf-distill distill --teacher"), reproduce.find("hf-distill evaluate --teacher")
+    assert 0 <= distill_at < evaluate_at
+    block = reproduce.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[:2] for line in block] == [["hf-distill", "distill"], ["hf-distill", "evaluate"]]
+    assert "hf_secret" not in card and "--hub_token '<redacted>'" in block[0]
