@@ -80,7 +80,7 @@ class RunArguments:
         default=None, metadata={"help": "Also write the pipeline's headline figures to this JSON file."}
     )
     model_name: str | None = field(default=None, metadata={"help": "Name of the student in its model card."})
-    command: str | None = field(default=None, metadata={"help": "The command recorded in the card (default: argv)."})
+    command: str | None = field(default=None, metadata={"help": "The command recorded in the card (default: this hf-distill command, tokens redacted)."})
 
 
 def resolve_model_path(name: str) -> str:
@@ -332,9 +332,6 @@ def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir:
 
 def write_student_card(report: dict, data_args: DataArguments, run_args: RunArguments, student_dir: str) -> str:
     """Render the model card from model_cards/template.md into `student_dir/README.md`."""
-    import shlex
-    import sys
-
     from .card import write_card
     from .report import card_fields
 
@@ -350,8 +347,7 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
         "temperature": distillation.get("temperature"),
         "layer_map": distillation.get("layer_map"),
         "student_layers": distillation.get("student_layers"),
-        "command": _reproduce_command(distillation.get("command"),
-                                      run_args.command or shlex.join(["hf-distill", *redact(sys.argv[1:])])),
+        "command": _reproduce_command(distillation.get("command"), run_args.command),
         **card_fields(report),
     }
     info["task_name"] = task
@@ -359,9 +355,10 @@ def write_student_card(report: dict, data_args: DataArguments, run_args: RunArgu
     return write_card(student_dir, info)
 
 
-def _reproduce_command(distilled_by: str | None, current: str) -> str:
-    """The card's command: the one that distilled the student, then this one if it is another (`evaluate`)."""
-    return current if not distilled_by or distilled_by == current else f"{distilled_by}\n{current}"
+def _reproduce_command(distilled_by: str | None, current: str | None) -> str | None:
+    """The card's command: the one that distilled the student, then this one if it is another (`evaluate`).
+    `current` is `run_args.command`, which `cli.run` sets from the stage's own argv."""
+    return "\n".join(c for c in dict.fromkeys((distilled_by, current)) if c) or None
 
 
 def redact(argv: list[str]) -> list[str]:
