@@ -35,9 +35,12 @@ TEXTBREWER_MAPS = {
 # (c): hf_distill's recipe for the benchmark. Length-grouped batches (Trainer's group_by_length sampler: same
 # batch size, ~2.9x fewer padded tokens on SST-2), the teacher's outputs cached once, logits + hidden MSE +
 # TinyBERT attention, several epochs. Its wall time (cache included) must stay within logit KD's (b).
+# Recipe v2: the student steps under bf16 autocast (fp32 master weights; 1.6-2.1x faster steps on these AVX512-BF16
+# CPUs) and spends the time saved on a 4th epoch, chosen a priori to fill the tightest (b) budget (939 s) without
+# looking at the scored rows. v1 (fp32, 3 epochs) is kept in results/quality/recipe_v1/.
 HF_DISTILL_RECIPE = {
-    3: dict(num_train_epochs=3, learning_rate=1e-4),
-    2: dict(num_train_epochs=3, learning_rate=1e-4),
+    3: dict(num_train_epochs=4, learning_rate=1e-4, bf16=True),
+    2: dict(num_train_epochs=4, learning_rate=1e-4, bf16=True),
 }
 HF_DISTILL_LOSSES = dict(temperature=2.0, hard_label_weight=0.5, logit_weight=0.5, hidden_weight=1.0,
                          hidden_loss="mse", attention_weight=0.1, attention_loss="tinybert")
@@ -79,6 +82,13 @@ def pretrained_student(teacher_config, num_layers: int, seed: int):
         minilm_l6_path(), num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
         label2id=teacher_config.label2id)
     return student_from_teacher(full, layers=STUDENT_LAYERS[num_layers])
+
+
+def teacher_cut_student(teacher, num_layers: int, seed: int):
+    """The fine-tuned teacher cut to the benchmark's layers, its classifier kept: hf_distill's own default student
+    (`student_from_teacher`). Not the issue's like-for-like student; its rows carry the suffix `_from_teacher`."""
+    set_seed(seed)
+    return student_from_teacher(teacher, layers=STUDENT_LAYERS[num_layers])
 
 
 def load_teacher_and_tokenizer(path: str):
