@@ -260,3 +260,34 @@ def test_sentence_pairs_keep_token_type_ids(tmp_path):
     zero_types = {k: v for k, v in inputs.items() if k != "token_type_ids"}  # other teacher input: other rows
     with pytest.raises(ValueError, match="not in the teacher cache"):
         trainer.teacher_cache.lookup(zero_types, True, set())
+
+
+def test_bf16_autocast_trains_from_cache_and_keeps_fp32_weights(tmp_path, cache_dir):
+    """The benchmark recipe's precision: bf16 autocast on CPU, fp32 master weights, fp16 cached teacher values.
+
+    Under autocast the student's hidden states and attention maps are bfloat16 (8-bit significand, ~4e-3 relative
+    rounding) while the cache holds float16: every term must still be computed, finite, and near its fp32 value."""
+    kw = MIXES["tinybert_attention"]
+    fp32 = make_trainer(tmp_path / "fp32", teacher=None, teacher_cache_dir=cache_dir, **kw)
+    bf16 = make_trainer(tmp_path / "bf16", teacher=None, teacher_cache_dir=cache_dir, bf16=True, **kw)
+    getattr(bf16.model, PROJECTIONS_ATTR).load_state_dict(getattr(fp32.model, PROJECTIONS_ATTR).state_dict())
+    inputs = first_batch(fp32)
+    fp32.model.train()
+    bf16.model.train()
+    with torch.no_grad():
+        exact = fp32.loss_terms(fp32.model, inputs)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rounded = bf16.loss_terms(bf16.model, inputs)[0]
+    assert set(rounded) == set(exact) == {"ce", "kd", "hidden", "attention"}
+    for name in exact:
+        assert torch.isfinite(rounded[name]).all(), name
+        torch.testing.assert_close(rounded[name].float().sum(), exact[name].sum(), rtol=5e-2, atol=1e-6, msg=name)
+
+    before = {k: v.clone() for k, v in bf16.model.state_dict().items()}
+    bf16.train()
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    assert any(not torch.equal(v, before[k]) for k, v in bf16.model.state_dict().items())
+    logged = [h for h in bf16.state.log_history if "loss" in h]
+    assert len(logged) == 3
+    for h in logged:
+        assert sum(h[f"loss/{n}"] for n in exact) == pytest.approx(h["loss"], rel=1e-2)
