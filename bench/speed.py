@@ -11,7 +11,9 @@ student (`common.pretrained_student(teacher.config, 3, seed=42)`):
     live_logit       DistillationTrainer, live teacher, CE 0.5 + logit KL 0.5, T 2
     live_full        DistillationTrainer, live teacher, recipe (c)'s losses (logits + hidden MSE + TinyBERT attention)
     cached           DistillationTrainer reading recipe (c)'s teacher cache (built first for just these rows; its
-                     build time and size are reported apart, never in the step time)
+                     build time and size are reported apart, never in the step time), in (c)'s precision (bf16
+                     autocast, `common.HF_DISTILL_RECIPE`)
+    cached_fp32      the same in fp32: the cache's own cost, apart from the precision (ratio cached_fp32_over_plain)
 
 Before the modes, a throwaway student (forward + backward) and the teacher run once over every batch, so no mode
 pays first-time costs of a padded shape that the others do not. A step is timed from `on_step_begin` to
@@ -48,6 +50,7 @@ from hf_distill.stages import _write_cache  # noqa: E402  (how `hf-distill disti
 
 STUDENT_LAYERS = 3
 SEED = 42
+RECIPE_BF16 = common.HF_DISTILL_RECIPE[STUDENT_LAYERS].get("bf16", False)  # (c)'s precision, for the cached mode
 LIVE_LOGIT_LOSSES = dict(temperature=2.0, hard_label_weight=0.5, logit_weight=0.5, hidden_weight=0.0,
                          attention_weight=0.0)
 TARGETS = {"cached_over_plain": 1.15, "live_logit_over_sum": 1.05, "full_over_logit": 1.15}
@@ -140,7 +143,7 @@ def summarize(times: list[float], gaps: list[float], rss: PeakRss) -> dict:
             "peak_rss_mb_delta": round(rss.delta_mb, 1), "steps_timed": len(times)}
 
 
-def run_trainer(mode: str, teacher, tokenizer, train, tmp: str, steps: int, warmup: int, cache_dir=None):
+def run_trainer(mode: str, teacher, tokenizer, train, tmp: str, steps: int, warmup: int, cache_dir=None, bf16=False):
     """Train a fresh student for warmup + steps steps in `mode`; returns (summary, batch hashes)."""
     collator = RecordingCollator(tokenizer)
     timer = StepTimer()
@@ -153,7 +156,7 @@ def run_trainer(mode: str, teacher, tokenizer, train, tmp: str, steps: int, warm
                               callbacks=[timer])
         else:
             losses = LIVE_LOGIT_LOSSES if mode == "live_logit" else common.HF_DISTILL_LOSSES
-            args = training_args(DistillationConfig, out, warmup + steps, teacher_cache_dir=cache_dir, **losses)
+            args = training_args(DistillationConfig, out, warmup + steps, teacher_cache_dir=cache_dir, bf16=bf16, **losses)
             # As `hf-distill distill` does, the teacher is passed with the cache too; the cache replaces its forward.
             trainer = DistillationTrainer(model=student, teacher=teacher, teacher_tokenizer=tokenizer, args=args,
                                           train_dataset=train, processing_class=tokenizer, data_collator=collator,
@@ -224,7 +227,8 @@ def build_cache(teacher, tokenizer, train, tmp: str) -> tuple[str, dict]:
 def issue_ratios(t: dict) -> dict:
     return {"cached_over_plain": t["cached"] / t["plain"],
             "live_logit_over_sum": t["live_logit"] / (t["teacher_forward"] + t["plain"]),
-            "full_over_logit": t["live_full"] / t["live_logit"]}
+            "full_over_logit": t["live_full"] / t["live_logit"],
+            "cached_fp32_over_plain": t["cached_fp32"] / t["plain"]}  # not an issue target: the cache alone
 
 
 def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: str, threads: int):
@@ -248,12 +252,13 @@ def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: s
         with common.Stopwatch() as watch:
             prewarm(teacher, batches)
         print(f"pre-warm pass over {len(batches)} batches: {watch.seconds:.1f} s", flush=True)
-        for mode in ("plain", "teacher_forward", "live_logit", "live_full", "cached"):
+        for mode in ("plain", "teacher_forward", "live_logit", "live_full", "cached", "cached_fp32"):
             if mode == "teacher_forward":
                 results[mode] = run_teacher_forward(teacher, batches, warmup)
             else:
                 results[mode], seen[mode] = run_trainer(mode, teacher, tokenizer, train, tmp, steps, warmup,
-                                                           cache_dir=cache_dir if mode == "cached" else None)
+                                                           cache_dir=cache_dir if mode.startswith("cached") else None,
+                                                           bf16=mode == "cached" and RECIPE_BF16)
             print(f"{mode}: median {results[mode]['median_s']:.4f} s", flush=True)
 
     ratios = issue_ratios({mode: r["median_s"] for mode, r in results.items()})
@@ -267,7 +272,8 @@ def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: s
                      "step_time": "on_step_begin to on_step_end (forward, losses, backward, clip, optimizer); "
                                   "step_to_step_median_s adds collation and callbacks", "memory": RSS_NOTE},
         "losses": {"live_logit": LIVE_LOGIT_LOSSES, "live_full": common.HF_DISTILL_LOSSES,
-                   "cached": common.HF_DISTILL_LOSSES},
+                   "cached": common.HF_DISTILL_LOSSES, "cached_fp32": common.HF_DISTILL_LOSSES},
+        "precision": {"cached": "bf16 autocast" if RECIPE_BF16 else "fp32", "other modes": "fp32"},
         "cache": cache,
         "modes": results,
         "ratios": ratios,
