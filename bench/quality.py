@@ -110,15 +110,17 @@ def _cache(ctx, config, student, layers):
         return cache_dir, json.load(f)
 
 
-def run_hf_distill(ctx, student, layers, seed, out):
+def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None):
+    """(c). `changes` override the recipe's settings and `train` its rows (bench/recipe_candidates.py); the cache is
+    always built over every training row, `ctx["train"]`."""
     from hf_distill import DistillationConfig, DistillationTrainer
 
-    recipe = common.HF_DISTILL_RECIPE[layers]
-    config = DistillationConfig(**_args(out, seed, **recipe, **common.HF_DISTILL_LOSSES),
-                                train_sampling_strategy="group_by_length")
+    settings = {**common.HF_DISTILL_RECIPE[layers], **common.HF_DISTILL_LOSSES, **(changes or {})}
+    config = DistillationConfig(**_args(out, seed, **settings), train_sampling_strategy="group_by_length")
     cache_dir, cache = _cache(ctx, config, student, layers)
     config.teacher_cache_dir = cache_dir
-    trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config, train_dataset=ctx["train"],
+    trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config,
+                                  train_dataset=ctx["train"] if train is None else train,
                                   processing_class=ctx["tokenizer"],
                                   data_collator=DataCollatorWithPadding(ctx["tokenizer"]))
     with common.Stopwatch() as clock:
@@ -128,7 +130,7 @@ def run_hf_distill(ctx, student, layers, seed, out):
     trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     return {"train_seconds": clock.seconds + cache["build_seconds"], "distill_seconds": clock.seconds,
             "cache_build_seconds": cache["build_seconds"], "cache_size_mb": cache["size_mb"],
-            "steps": trainer.state.global_step, **recipe, **common.HF_DISTILL_LOSSES,
+            "steps": trainer.state.global_step, **settings,
             "train_sampling_strategy": "group_by_length", "layer_map": ",".join(f"{t}:{s}" for t, s in trainer.layer_pairs)}
 
 
@@ -210,7 +212,7 @@ def _check(rows, methods, layers, ours_name):
     like-for-like (c) is compared with the baselines from the pretrained start only; the variant with every baseline."""
     ours, init = methods[ours_name], ours_name[len("hf_distill"):]
     budget = {}
-    for method in ("logit_kd", "logit_kd" + init):
+    for method in dict.fromkeys(("logit_kd", "logit_kd" + init)):
         budget.update({r["seed"]: r["train_seconds"] for r in rows
                        if r["method"] == method and str(r["student_layers"]) == layers})
     within = [r["train_seconds"] <= budget[r["seed"]] for r in rows
@@ -222,23 +224,33 @@ def _check(rows, methods, layers, ours_name):
             "within_logit_kd_time": all(within) if within else None}
 
 
-def summarise():
-    with open(os.path.join(RUNS_DIR, "teacher.json")) as f:
-        teacher = json.load(f)
+def _read_rows(folder):
     rows = []
-    for p in sorted(glob.glob(os.path.join(RUNS_DIR, "*L_*_seed*.json"))):
+    for p in sorted(glob.glob(os.path.join(folder, "*L_*_seed*.json"))):
         with open(p) as f:
             rows.append(json.load(f))
-    by = {}
+    return rows
+
+
+def _summary(rows, teacher_accuracy):
+    """{layers: {method: seeds, accuracy mean and sd, retention, mean train time, median latency}}."""
+    by, summary = {}, {}
     for r in rows:
         by.setdefault((r["student_layers"], r["method"]), []).append(r)
-    summary, checks = {}, {}
     for (layers, method), rs in sorted(by.items()):
         acc_mean, acc_std = _mean_std([r["accuracy"] for r in rs])
         summary.setdefault(str(layers), {})[method] = {
             "seeds": sorted(r["seed"] for r in rs), "accuracy_mean": acc_mean, "accuracy_std": acc_std,
-            "retention": acc_mean / teacher["accuracy"], "train_seconds_mean": statistics.mean(r["train_seconds"] for r in rs),
+            "retention": acc_mean / teacher_accuracy, "train_seconds_mean": statistics.mean(r["train_seconds"] for r in rs),
             "latency_ms_b32": statistics.median(r["latency_ms_b32"] for r in rs)}
+    return summary
+
+
+def summarise():
+    with open(os.path.join(RUNS_DIR, "teacher.json")) as f:
+        teacher = json.load(f)
+    rows = _read_rows(RUNS_DIR)
+    summary, checks = _summary(rows, teacher["accuracy"]), {}
     for layers, methods in summary.items():
         for ours_name in ("hf_distill", "hf_distill" + FROM_TEACHER):
             if ours_name in methods:
@@ -285,18 +297,14 @@ def _write_markdown(payload):
 
 def _earlier_recipe_lines(teacher_accuracy):
     """hf_distill's superseded recipe v1 (fp32, 3 epochs), kept in quality/recipe_v1/ for comparison."""
-    by = {}
-    for p in sorted(glob.glob(os.path.join(RUNS_DIR, "recipe_v1", "*.json"))):
-        with open(p) as f:
-            r = json.load(f)
-        by.setdefault((r["student_layers"], r["method"]), []).append(r)
-    if not by:
+    summary = _summary(_read_rows(os.path.join(RUNS_DIR, "recipe_v1")), teacher_accuracy)
+    if not summary:
         return []
     lines = ["", "Recipe v1 (fp32, 3 epochs; superseded by v2 = bf16 autocast, 4 epochs), same teacher, runs in quality/recipe_v1/:", ""]
-    for (layers, method), rs in sorted(by.items(), reverse=True):
-        mean, sd = _mean_std([r["accuracy"] for r in rs])
-        lines.append(f"- {layers} layers, {NAMES[method]}: seeds {','.join(str(r['seed']) for r in rs)}, {mean:.4f} ± {sd:.4f} "
-                     f"(retention {mean / teacher_accuracy:.3f}), {statistics.mean(r['train_seconds'] for r in rs) / 60:.1f} min")
+    for layers, methods in sorted(summary.items(), reverse=True):
+        for method, m in sorted(methods.items(), reverse=True):
+            lines.append(f"- {layers} layers, {NAMES[method]}: seeds {','.join(map(str, m['seeds']))}, {m['accuracy_mean']:.4f} "
+                         f"± {m['accuracy_std']:.4f} (retention {m['retention']:.3f}), {m['train_seconds_mean'] / 60:.1f} min")
     return lines
 
 

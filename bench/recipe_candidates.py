@@ -23,10 +23,7 @@ import json
 import os
 import sys
 
-import torch
-from transformers import DataCollatorWithPadding
-
-from hf_distill import DistillationConfig, DistillationTrainer, load_task_data
+from hf_distill import load_task_data
 from hf_distill.data import tokenize_split
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,37 +43,19 @@ CANDIDATES = {
 }
 
 
-@torch.inference_mode()
-def held_out_accuracy(model, dataset, tokenizer, batch_size=128) -> float:
-    model.eval()
-    collate, right = DataCollatorWithPadding(tokenizer), 0
-    for start in range(0, len(dataset), batch_size):
-        batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        labels = batch.pop("labels")
-        right += (model(**batch).logits.argmax(-1) == labels).sum().item()
-    return right / len(dataset)
-
-
-def run(ctx, train, held_out, name, seed):
+def run(ctx, split, name, seed):
     path = os.path.join(OUT_DIR, f"{name}_seed{seed}.json")
     if os.path.isfile(path):
         print(f"skip {os.path.relpath(path, common.REPO)} (exists)", flush=True)
         return
-    settings = {**common.HF_DISTILL_RECIPE[LAYERS], **common.HF_DISTILL_LOSSES, **CANDIDATES[name]}
     student = common.pretrained_student(ctx["teacher"].config, LAYERS, seed)
     out = os.path.join(quality.WORK_DIR, "candidates", f"{name}_seed{seed}")
-    config = DistillationConfig(**quality._args(out, seed, **settings), train_sampling_strategy="group_by_length")
-    config.teacher_cache_dir, _ = quality._cache(ctx, config, student, LAYERS)
-    trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config, train_dataset=train,
-                                  processing_class=ctx["tokenizer"],
-                                  data_collator=DataCollatorWithPadding(ctx["tokenizer"]))
-    with common.Stopwatch() as clock:
-        trainer.train()
-    trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # score the fp32 model it saves
+    result = quality.run_hf_distill(ctx, student, LAYERS, seed, out, changes=CANDIDATES[name], train=split["train"])
+    settings = {k: result[k] for k in {**common.HF_DISTILL_RECIPE[LAYERS], **common.HF_DISTILL_LOSSES}}
     row = {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "settings": settings,
-           "held_out_rows": len(held_out), "train_rows": len(train),
-           "held_out_accuracy": held_out_accuracy(student, held_out, ctx["tokenizer"]),
-           "distill_seconds": clock.seconds, "steps": trainer.state.global_step}
+           "held_out_rows": len(split["labels"]), "train_rows": len(split["train"]),
+           "held_out_accuracy": common.accuracy(student, ctx["tokenizer"], split["texts"], split["labels"]),
+           "distill_seconds": result["distill_seconds"], "steps": result["steps"]}
     common.write_json(path, row)
     print(json.dumps(row), flush=True)
 
@@ -112,13 +91,16 @@ def main():
     ctx = quality.context(a.teacher)
     data = load_task_data(dataclasses.replace(common.data_args(), train_slice_for_selection=HELD_OUT))
     label2id = ctx["teacher"].config.label2id
-    train = tokenize_split(data.train, data, ctx["tokenizer"], common.MAX_LENGTH, label2id)
-    held_out = tokenize_split(data.selection, data, ctx["tokenizer"], common.MAX_LENGTH, label2id)
+    # the rows trained on, and the held-out rows as texts with labels in the teacher's ids (as quality.py scores)
+    split = {"train": tokenize_split(data.train, data, ctx["tokenizer"], common.MAX_LENGTH, label2id),
+             "texts": [t.strip() for t in data.texts("selection")[0]],
+             "labels": list(tokenize_split(data.selection, data, ctx["tokenizer"], common.MAX_LENGTH, label2id)["labels"])}
     if a.smoke:
-        train, held_out = train.select(range(a.smoke)), held_out.select(range(a.smoke))
+        split = {"train": split["train"].select(range(a.smoke)), "texts": split["texts"][:a.smoke],
+                 "labels": split["labels"][:a.smoke]}
         ctx["train"] = ctx["train"].select(range(a.smoke))
     for name in names:
-        run(ctx, train, held_out, name, a.seed)
+        run(ctx, split, name, a.seed)
     summarise()
 
 
