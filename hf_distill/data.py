@@ -266,8 +266,12 @@ def label_permutation(data_names: list[str], model_label2id: dict[str, int]) -> 
     return [lower[n.lower()] for n in data_names]
 
 
-def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: dict[str, int] | None = None):
-    """Tokenize without padding (the collator pads each batch) and map labels to the model's ids by name."""
+def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: dict[str, int] | None = None,
+                   gold_labels: bool = True):
+    """Tokenize without padding (the collator pads each batch) and map labels to the model's ids by name.
+
+    gold_labels=False (teacher-labelled rows, `hf_distill.augment`): every label is -100, which the hard-label term
+    skips."""
     if split is None:
         return None
     perm = None
@@ -282,7 +286,9 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
             pairs = [t.strip() if isinstance(t, str) else "" for t in pairs]
         enc = tokenizer(texts, pairs, truncation=True, max_length=max_length)
         labels = batch[data.label_column]
-        if data.is_regression:
+        if not gold_labels:
+            enc["labels"] = [-100.0 if data.is_regression else -100] * len(texts)
+        elif data.is_regression:
             enc["labels"] = [float(v) for v in labels]
         else:
             enc["labels"] = [perm[v] if perm is not None else v for v in labels]

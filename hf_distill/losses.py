@@ -14,10 +14,12 @@ import torch.nn.functional as F
 
 
 def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(B, C), (B,) -> (B,). Cross-entropy; with one output (regression), squared error."""
+    """(B, C), (B,) -> (B,). Cross-entropy; with one output (regression), squared error. 0 where the label is -100
+    (a row without a gold label, e.g. a teacher-labelled augmented row)."""
     if logits.size(-1) == 1:
-        return (logits.squeeze(-1).float() - labels.float()) ** 2
-    return F.cross_entropy(logits.float(), labels, reduction="none")
+        labelled = labels != -100
+        return (logits.squeeze(-1).float() - labels.float()) ** 2 * labelled
+    return F.cross_entropy(logits.float(), labels, reduction="none", ignore_index=-100)
 
 
 def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

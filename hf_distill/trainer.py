@@ -151,6 +151,14 @@ class DistillationTrainer(Trainer):
         return teacher.to(device=self.args.device, dtype=dtype)
 
     # -- the loss ------------------------------------------------------------------------------------------------
+    def _get_num_items_in_batch(self, batch_samples, device):
+        """Rows, not labels != -100: the loss is a mean over examples, and rows without a gold label (-100, from
+        `hf_distill.augment`) still carry the teacher terms. The Trainer's own count then gathers it."""
+        if not all("input_ids" in b for b in batch_samples):
+            return super()._get_num_items_in_batch(batch_samples, device)
+        rows = [{"labels": torch.zeros(len(b["input_ids"]), dtype=torch.long)} for b in batch_samples]
+        return super()._get_num_items_in_batch(rows, device)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:  # evaluation: the student's own task loss; predictions are its logits
             outputs = model(**inputs)

@@ -1,0 +1,79 @@
+"""Teacher-labelled augmentation: perturbed copies of training rows, for the teacher to label.
+
+    from hf_distill.augment import augment_split
+    extra = augment_split(data.train, data, copies=1, mask_prob=0.1, replace_prob=0.1, min_words=10, seed=42)
+    extra = tokenize_split(extra, data, tokenizer, max_length, label2id, gold_labels=False)  # labels -100
+    train = datasets.concatenate_datasets([train, extra])  # then build the teacher cache over `train`
+
+A distilled student learns from the teacher's outputs, and the teacher can label any input, so more inputs near
+the task's data are more to learn from (Tang et al. 2019, arXiv:1903.12136; TinyBERT, arXiv:1909.10351). Each
+copy replaces every word, independently, with the mask token (probability `mask_prob`) or with a word drawn from
+the split's own word frequencies (`replace_prob`); Tang et al.'s masking and a tagger-free stand-in for their
+part-of-speech replacement. A perturbed row's gold label may no longer hold, so augmented rows carry label -100:
+the hard-label term skips them and only the teacher terms train on them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+IGNORE_LABEL = -100  # a row without a gold label: the hard-label term skips it
+
+
+def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob: float, mask_token: str,
+                  rng: np.random.Generator, vocabulary: tuple[list[str], np.ndarray]) -> list[list[str]]:
+    """`copies` perturbed versions of each text (whitespace words), each differing from the text in >= 1 word."""
+    words, cdf = vocabulary
+    out = []
+    for text in texts:
+        tokens = text.split()
+        versions = []
+        for _ in range(copies):
+            new = list(tokens)
+            draws = rng.random(len(tokens))
+            for i in np.flatnonzero(draws < mask_prob + replace_prob):
+                new[i] = mask_token if draws[i] < mask_prob else words[min(np.searchsorted(cdf, rng.random()), len(words) - 1)]
+            if new == tokens and tokens:  # nothing drawn: perturb one word, so no copy duplicates its source
+                new[rng.integers(len(tokens))] = mask_token
+            versions.append(" ".join(new))
+        out.append(versions)
+    return out
+
+
+def word_frequencies(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The split's words and their cumulative relative frequencies (what a replaced word is drawn from)."""
+    counts = Counter(w for t in texts for w in t.split())
+    words = sorted(counts)
+    freq = np.array([counts[w] for w in words], dtype=np.float64)
+    return words, np.cumsum(freq) / freq.sum()
+
+
+def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_prob: float = 0.1,
+                  min_words: int = 0, seed: int = 42, mask_token: str = "[MASK]"):
+    """Perturbed copies of the rows of `split` (a raw `datasets.Dataset` of `data`, a `TaskData`) that have at least
+    `min_words` words (pairs: both texts together), as a raw split with the same columns.
+
+    Tokenize it with `tokenize_split(..., gold_labels=False)`: the copies keep their source's label column only so
+    that the split has the task's schema."""
+    from datasets import Dataset
+
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}.")
+    if not (0 <= mask_prob and 0 <= replace_prob and mask_prob + replace_prob <= 1):
+        raise ValueError(f"mask_prob and replace_prob must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
+    columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
+    texts = {c: [t if isinstance(t, str) else "" for t in split[c]] for c in columns}
+    n_words = sum(np.array([len(t.split()) for t in texts[c]]) for c in columns)
+    keep = np.flatnonzero(n_words >= min_words)
+    if len(keep) == 0:
+        raise ValueError(f"No row has {min_words} or more words: lower min_words (the longest has {n_words.max()}).")
+    rng = np.random.default_rng(seed)
+    vocabulary = word_frequencies([t for c in columns for t in texts[c]])
+    rows = {c: augment_texts([texts[c][i] for i in keep], copies, mask_prob, replace_prob, mask_token, rng, vocabulary)
+            for c in columns}
+    out = {c: [v for versions in rows[c] for v in versions] for c in columns}
+    labels = split[data.label_column]
+    out[data.label_column] = [labels[i] for i in keep for _ in range(copies)]
+    return Dataset.from_dict(out, features=split.select_columns(list(out)).features)
