@@ -1,9 +1,9 @@
 """Teacher-labelled augmentation: perturbed copies of training rows, for the teacher to label.
 
-    from hf_distill.augment import augment_split
-    extra = augment_split(data.train, data, copies=1, mask_prob=0.1, replace_prob=0.1, min_words=10, seed=42)
-    extra = tokenize_split(extra, data, tokenizer, max_length, label2id, gold_labels=False)  # labels -100
-    train = datasets.concatenate_datasets([train, extra])  # then build the teacher cache over `train`
+    from hf_distill.augment import with_augmented_rows
+    train = tokenize_split(data.train, data, tokenizer, max_length, label2id)
+    train = with_augmented_rows(train, data.train, data, tokenizer, max_length, label2id, copies=1, min_words=15)
+    # then build the teacher cache over `train` (hf-distill distill/cache: --augment_copies 1 --augment_min_words 15)
 
 A distilled student learns from the teacher's outputs, and the teacher can label any input, so more inputs near
 the task's data are more to learn from (Tang et al. 2019, arXiv:1903.12136; TinyBERT, arXiv:1909.10351). Each
@@ -77,3 +77,17 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     labels = split[data.label_column]
     out[data.label_column] = [labels[i] for i in keep for _ in range(copies)]
     return Dataset.from_dict(out, features=split.select_columns(list(out)).features)
+
+
+def with_augmented_rows(rows, raw, data, tokenizer, max_length: int, label2id, copies: int, min_words: int = 0,
+                        mask_prob: float = 0.1, replace_prob: float = 0.1, seed: int = 42):
+    """Tokenized `rows` followed by the tokenized copies of `raw` (the same rows, untokenized), labels -100."""
+    from datasets import concatenate_datasets
+
+    from .data import tokenize_split
+
+    if mask_prob > 0 and tokenizer.mask_token is None:
+        raise ValueError("The tokenizer has no mask token: pass mask_prob=0 (--augment_mask_prob 0).")
+    extra = augment_split(raw, data, copies=copies, mask_prob=mask_prob, replace_prob=replace_prob,
+                          min_words=min_words, seed=seed, mask_token=tokenizer.mask_token or "")
+    return concatenate_datasets([rows, tokenize_split(extra, data, tokenizer, max_length, label2id, gold_labels=False)])

@@ -65,8 +65,28 @@ class DataArguments:
             "rows wherever a model is selected)."
         },
     )
+    augment_copies: int = field(
+        default=0,
+        metadata={
+            "help": "Teacher-labelled augmentation (hf_distill.augment): this many perturbed copies of each training "
+            "row with >= --augment_min_words words; the copies have no gold label, only the teacher terms train on them."
+        },
+    )
+    augment_min_words: int = field(default=0, metadata={"help": "Augment only rows with at least this many words."})
+    augment_mask_prob: float = field(default=0.1, metadata={"help": "Chance that a word of a copy becomes the mask token."})
+    augment_replace_prob: float = field(
+        default=0.1, metadata={"help": "Chance that a word of a copy becomes a word drawn from the training text."}
+    )
 
     def __post_init__(self):
+        if self.augment_copies < 0:
+            raise ValueError(f"augment_copies must be >= 0, got {self.augment_copies}.")
+        if not (0 <= self.augment_mask_prob and 0 <= self.augment_replace_prob
+                and self.augment_mask_prob + self.augment_replace_prob <= 1):
+            raise ValueError(
+                f"augment_mask_prob and augment_replace_prob must be >= 0 and sum to <= 1, got "
+                f"{self.augment_mask_prob} and {self.augment_replace_prob}."
+            )
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:

@@ -206,7 +206,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     from .metrics import build_compute_metrics
     from .trainer import DistillationTrainer
 
-    data, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "distill")
+    data, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "distill", config.seed)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
@@ -245,14 +245,18 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
             "epochs": config.num_train_epochs,
             "learning_rate": config.learning_rate,
+            "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
+                        "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob}
+            if data_args.augment_copies else None,
         }
         with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
             json.dump(info, f, indent=2)
     return output_dir
 
 
-def _prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str):
-    """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows."""
+def _prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, seed: int):
+    """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
+    their teacher-labelled copies, with --augment_copies)."""
     from transformers import AutoTokenizer
 
     from .trainer import load_teacher
@@ -264,12 +268,21 @@ def _prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path:
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
     student = build_student(model_args, teacher)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
+    if data_args.augment_copies:
+        from .augment import with_augmented_rows
+
+        train = with_augmented_rows(
+            train, data.train, data, tokenizer, data_args.max_length, student.config.label2id,
+            copies=data_args.augment_copies, min_words=data_args.augment_min_words,
+            mask_prob=data_args.augment_mask_prob, replace_prob=data_args.augment_replace_prob, seed=seed,
+        )
+        logger.info("%d training rows with their %d-fold teacher-labelled copies", len(train), data_args.augment_copies)
     return data, teacher, tokenizer, student, train
 
 
 def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
     """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
-    _, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "cache")
+    _, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "cache", config.seed)
     return _write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir)
 
 

@@ -171,3 +171,21 @@ def test_card_of_a_distilled_then_evaluated_student_records_both_commands(tmp_pa
     block = reproduce.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert [line.split()[:2] for line in block] == [["hf-distill", "distill"], ["hf-distill", "evaluate"]]
     assert "hf_secret" not in card and "--hub_token '<redacted>'" in block[0]
+
+
+def test_distill_with_augmented_copies_caches_and_trains_on_them(tmp_path, pretrained):
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1",
+                 "--teacher_cache_dir", str(cache), "--augment_copies", "2", "--augment_min_words", "4", *FAST])
+    assert code == 0
+    long_rows = sum(len(r["sentence"].split()) >= 4 for r in sentences(24))
+    meta = json.loads((cache / "meta.json").read_text())
+    assert meta["source_rows"] == 24 + 2 * long_rows  # the copies were cached with the rows
+    assert meta["num_rows"] > len({r["sentence"] for r in sentences(24)})
+    info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1}
+    assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
+                 "--augment_mask_prob", "0.95", "--augment_copies", "1", *FAST]) == 2  # 0.95 + 0.1 > 1: refused
