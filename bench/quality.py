@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+from hf_distill import load_task_data
+from hf_distill.augment import with_augmented_rows
 from hf_distill.report import count_parameters
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,31 +98,46 @@ def run_textbrewer(ctx, student, layers, seed, out):
     return {**result, "epochs": 1, "learning_rate": 5e-5}
 
 
-def _cache(ctx, config, student, layers):
-    """The teacher cache for this student depth: built once, its build time charged to every run that uses it."""
+def _cache(ctx, config, student, layers, rows=None, name=None):
+    """The teacher cache for this student depth: built once, its build time charged to every run that uses it.
+    `rows` and `name`: a cache over other rows (augmented ones), in its own folder."""
     from hf_distill.stages import _write_cache
 
-    cache_dir = os.path.join(WORK_DIR, f"teacher_cache_{layers}L")
-    record = os.path.join(WORK_DIR, f"teacher_cache_{layers}L.json")
+    name = name or f"teacher_cache_{layers}L"
+    cache_dir = os.path.join(WORK_DIR, name)
+    record = os.path.join(WORK_DIR, f"{name}.json")
     if not os.path.isfile(record) or not os.path.isfile(os.path.join(cache_dir, "meta.json")):
         with common.Stopwatch() as clock:
-            _write_cache(config, common.data_args(), ctx["teacher"], ctx["tokenizer"], student, ctx["train"], cache_dir)
+            _write_cache(config, common.data_args(), ctx["teacher"], ctx["tokenizer"], student,
+                         ctx["train"] if rows is None else rows, cache_dir)
         common.write_json(record, {"build_seconds": clock.seconds, "size_mb": common.folder_bytes(cache_dir) / 2**20})
     with open(record) as f:
         return cache_dir, json.load(f)
 
 
-def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None):
-    """(c). `changes` override the recipe's settings and `train` its rows (bench/recipe_candidates.py); the cache is
-    always built over every training row, `ctx["train"]`."""
+def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None, raw_train=None, tag=""):
+    """(c). `changes` override the recipe's settings, `train` its rows and `raw_train` their text (for the recipe's
+    augmentation), and `tag` names the run's augmented cache (bench/recipe_candidates.py). Without augmentation the
+    cache is always built over every training row, `ctx["train"]`; with it, over this run's rows and their copies,
+    the copies drawn with the run's seed, so each run builds (and is charged) its own."""
     from hf_distill import DistillationConfig, DistillationTrainer
 
     settings = {**common.HF_DISTILL_RECIPE[layers], **common.HF_DISTILL_LOSSES, **(changes or {})}
+    augment = settings.pop("augment", None)
     config = DistillationConfig(**_args(out, seed, **settings), train_sampling_strategy="group_by_length")
-    cache_dir, cache = _cache(ctx, config, student, layers)
+    rows = ctx["train"] if train is None else train
+    augment_seconds = 0.0
+    if augment:
+        with common.Stopwatch() as clock:
+            raw = ctx["data"].train if raw_train is None else raw_train
+            rows = with_augmented_rows(rows, raw, ctx["data"], ctx["tokenizer"], common.MAX_LENGTH,
+                                       ctx["teacher"].config.label2id, seed=seed, **augment)
+        augment_seconds = clock.seconds
+        cache_dir, cache = _cache(ctx, config, student, layers, rows, f"teacher_cache_{layers}L_augment{tag}_seed{seed}")
+    else:
+        cache_dir, cache = _cache(ctx, config, student, layers)
     config.teacher_cache_dir = cache_dir
-    trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config,
-                                  train_dataset=ctx["train"] if train is None else train,
+    trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config, train_dataset=rows,
                                   processing_class=ctx["tokenizer"],
                                   data_collator=DataCollatorWithPadding(ctx["tokenizer"]))
     with common.Stopwatch() as clock:
@@ -128,9 +145,10 @@ def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None):
     # bf16 training leaves Accelerate's autocast wrapper on the student's forward: scored and timed with it, the
     # student would run in bf16 (3x faster here), unlike the fp32 model it saves. Remove it, as saving does.
     trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    return {"train_seconds": clock.seconds + cache["build_seconds"], "distill_seconds": clock.seconds,
+    return {"train_seconds": clock.seconds + cache["build_seconds"] + augment_seconds, "distill_seconds": clock.seconds,
             "cache_build_seconds": cache["build_seconds"], "cache_size_mb": cache["size_mb"],
             "steps": trainer.state.global_step, **settings,
+            **({"augment": augment, "augment_seconds": augment_seconds, "train_rows": len(rows)} if augment else {}),
             "train_sampling_strategy": "group_by_length", "layer_map": ",".join(f"{t}:{s}" for t, s in trainer.layer_pairs)}
 
 
@@ -156,6 +174,7 @@ def context(teacher_dir):
     teacher, tokenizer = common.load_teacher_and_tokenizer(common.ensure_teacher(teacher_dir))
     train, texts, labels = common.load_data(tokenizer, teacher.config.label2id)
     ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "texts": texts, "labels": labels,
+           "data": load_task_data(common.data_args()),
            "teacher_dir": os.path.abspath(teacher_dir)}
     ctx["teacher_accuracy"] = common.accuracy(teacher, tokenizer, texts, labels)
     path = os.path.join(RUNS_DIR, "teacher.json")
@@ -350,6 +369,7 @@ def main():
         ctx, failed = context(a.teacher), []
         if a.smoke:
             ctx["train"] = ctx["train"].select(range(a.smoke))
+            ctx["data"].train = ctx["data"].train.select(range(a.smoke))
         for item in a.plan.split(","):
             layers, seed = (int(x) for x in item.split(":"))
             for method in methods:
