@@ -48,6 +48,7 @@ CANDIDATES = {
     "soft_only": dict(hard_label_weight=0.0, logit_weight=1.0),
     "hidden3": dict(hidden_weight=3.0),
     "lr2e-4": dict(learning_rate=2e-4),
+    "lr3e-4": dict(learning_rate=3e-4),
     # teacher-labelled copies of the rows with >= 15 words (46% more tokens, cached too), one epoch fewer to pay for them
     "augment": dict(num_train_epochs=3, augment=dict(copies=1, mask_prob=0.1, replace_prob=0.1, min_words=15)),
 }
