@@ -314,16 +314,22 @@ def _write_markdown(payload):
         f.write("\n".join(lines) + "\n")
 
 
+# hf_distill's superseded recipes, their runs kept in quality/<folder>/ for comparison (common.py tells what changed)
+EARLIER_RECIPES = {"recipe_v2": "hidden weight 1, bf16 autocast, 4 epochs", "recipe_v1": "hidden weight 1, fp32, 3 epochs"}
+
+
 def _earlier_recipe_lines(teacher_accuracy):
-    """hf_distill's superseded recipe v1 (fp32, 3 epochs), kept in quality/recipe_v1/ for comparison."""
-    summary = _summary(_read_rows(os.path.join(RUNS_DIR, "recipe_v1")), teacher_accuracy)
-    if not summary:
-        return []
-    lines = ["", "Recipe v1 (fp32, 3 epochs; superseded by v2 = bf16 autocast, 4 epochs), same teacher, runs in quality/recipe_v1/:", ""]
-    for layers, methods in sorted(summary.items(), reverse=True):
-        for method, m in sorted(methods.items(), reverse=True):
-            lines.append(f"- {layers} layers, {NAMES[method]}: seeds {','.join(map(str, m['seeds']))}, {m['accuracy_mean']:.4f} "
-                         f"± {m['accuracy_std']:.4f} (retention {m['retention']:.3f}), {m['train_seconds_mean'] / 60:.1f} min")
+    lines = []
+    for folder, what in EARLIER_RECIPES.items():
+        summary = _summary(_read_rows(os.path.join(RUNS_DIR, folder)), teacher_accuracy)
+        if not summary:
+            continue
+        lines += ["", f"Recipe {folder.removeprefix('recipe_')} ({what}; superseded), same teacher, runs in quality/{folder}/:", ""]
+        for layers, methods in sorted(summary.items(), reverse=True):
+            for method, m in sorted(methods.items(), reverse=True):
+                lines.append(f"- {layers} layers, {NAMES[method]}: seeds {','.join(map(str, m['seeds']))}, "
+                             f"{m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f} (retention {m['retention']:.3f}), "
+                             f"{m['train_seconds_mean'] / 60:.1f} min")
     return lines
 
 
