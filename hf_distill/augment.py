@@ -19,9 +19,6 @@ from collections import Counter
 
 import numpy as np
 
-IGNORE_LABEL = -100  # a row without a gold label: the hard-label term skips it
-
-
 def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob: float, mask_token: str,
                   rng: np.random.Generator, vocabulary: tuple[list[str], np.ndarray]) -> list[list[str]]:
     """`copies` perturbed versions of each text (whitespace words), each differing from the text in >= 1 word."""
