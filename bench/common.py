@@ -69,9 +69,10 @@ def ensure_teacher(path: str = DEFAULT_TEACHER) -> str:
     return path
 
 
-def load_data(tokenizer, label2id):
-    """Tokenized (unpadded) SST-2 train rows, and the validation texts with their labels in the teacher's ids."""
-    data = load_task_data(data_args())
+def load_data(tokenizer, label2id, data=None):
+    """Tokenized (unpadded) SST-2 train rows, and the validation texts with their labels in the teacher's ids.
+    `data`: the `TaskData` if already read (`load_task_data(data_args())`)."""
+    data = data or load_task_data(data_args())
     train = tokenize_split(data.train, data, tokenizer, MAX_LENGTH, label2id)
     texts, _ = data.texts("validation")
     labels = tokenize_split(data.validation, data, tokenizer, MAX_LENGTH, label2id)["labels"]

@@ -172,9 +172,9 @@ def latency_b32(model, ctx):
 
 def context(teacher_dir):
     teacher, tokenizer = common.load_teacher_and_tokenizer(common.ensure_teacher(teacher_dir))
-    train, texts, labels = common.load_data(tokenizer, teacher.config.label2id)
-    ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "texts": texts, "labels": labels,
-           "data": load_task_data(common.data_args()),
+    data = load_task_data(common.data_args())
+    train, texts, labels = common.load_data(tokenizer, teacher.config.label2id, data)
+    ctx = {"teacher": teacher, "tokenizer": tokenizer, "train": train, "texts": texts, "labels": labels, "data": data,
            "teacher_dir": os.path.abspath(teacher_dir)}
     ctx["teacher_accuracy"] = common.accuracy(teacher, tokenizer, texts, labels)
     path = os.path.join(RUNS_DIR, "teacher.json")

@@ -92,9 +92,7 @@ def summarise():
     rows = []
     for p in sorted(glob.glob(os.path.join(OUT_DIR, "*_seed*.json"))):
         with open(p) as f:
-            row = json.load(f)
-        if "candidate" in row:  # not a cache record (--smoke writes everything to one folder)
-            rows.append(row)
+            rows.append(json.load(f))
     what = "1,000 held-out SST-2 training sentences" if OUT_DIR.endswith("_sentences") else "2,000 held-out SST-2 training rows"
     lines = [f"# Recipe (c) candidates on {what} (3-layer student)", "",
              "| candidate | changes to v2 | seed | held-out accuracy | distill time (min) |", "|---|---|---|---|---|"]
@@ -118,7 +116,8 @@ def main():
     if a.held_out == "sentences":
         OUT_DIR += "_sentences"
     if a.smoke:
-        OUT_DIR = common.RESULTS = quality.WORK_DIR = "/tmp/recipe_candidates_smoke"
+        OUT_DIR = common.RESULTS = "/tmp/recipe_candidates_smoke"
+        quality.WORK_DIR = os.path.join(OUT_DIR, "work")  # caches and their records, apart from the candidate files
     names = [n.strip() for n in a.candidates.split(",")]
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:

@@ -19,6 +19,13 @@ from collections import Counter
 
 import numpy as np
 
+
+def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob", "replace_prob")) -> None:
+    """Raise ValueError unless both chances are >= 0 and sum to <= 1 (`names`: how the caller calls them)."""
+    if not (0 <= mask_prob and 0 <= replace_prob and mask_prob + replace_prob <= 1):
+        raise ValueError(f"{names[0]} and {names[1]} must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
+
+
 def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob: float, mask_token: str,
                   rng: np.random.Generator, vocabulary: tuple[list[str], np.ndarray]) -> list[list[str]]:
     """`copies` perturbed versions of each text (whitespace words), each differing from the text in >= 1 word."""
@@ -58,8 +65,7 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
 
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}.")
-    if not (0 <= mask_prob and 0 <= replace_prob and mask_prob + replace_prob <= 1):
-        raise ValueError(f"mask_prob and replace_prob must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
+    check_probabilities(mask_prob, replace_prob)
     columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
     texts = {c: [t if isinstance(t, str) else "" for t in split[c]] for c in columns}
     n_words = sum(np.array([len(t.split()) for t in texts[c]]) for c in columns)

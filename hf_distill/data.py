@@ -81,12 +81,9 @@ class DataArguments:
     def __post_init__(self):
         if self.augment_copies < 0:
             raise ValueError(f"augment_copies must be >= 0, got {self.augment_copies}.")
-        if not (0 <= self.augment_mask_prob and 0 <= self.augment_replace_prob
-                and self.augment_mask_prob + self.augment_replace_prob <= 1):
-            raise ValueError(
-                f"augment_mask_prob and augment_replace_prob must be >= 0 and sum to <= 1, got "
-                f"{self.augment_mask_prob} and {self.augment_replace_prob}."
-            )
+        from .augment import check_probabilities
+
+        check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:
