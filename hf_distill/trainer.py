@@ -55,7 +55,7 @@ def load_teacher(teacher, **kwargs):
 class DistillationTrainer(Trainer):
     """A `Trainer` that adds `teacher=` (a model, a folder or a Hub id) and an optional `teacher_tokenizer=`.
 
-    The teacher is frozen, in eval mode, run under `no_grad` on the student's device and dtype, and never
+    The teacher is frozen, in eval mode, run in `torch.inference_mode` on the student's device and dtype, and never
     wrapped for gradient sync. Each loss term is logged under `loss/<name>` (weighted, so they add up to `loss`).
     """
 
@@ -214,23 +214,26 @@ class DistillationTrainer(Trainer):
 
         return terms, outputs
 
-    @torch.no_grad()
     def _teacher_outputs(self, model_inputs, inputs, need_hidden, parts) -> dict:
-        """logits (B, C) in the student's label order; hidden states and Q/K/V of the mapped layers only."""
+        """logits (B, C) in the student's label order; hidden states and Q/K/V of the mapped layers only.
+
+        The teacher runs in inference mode (no autograd bookkeeping at all). Its outputs are then cloned into
+        ordinary tensors, because a loss such as cosine saves its inputs for backward, which inference tensors
+        refuse; the clones are of the few mapped layers only."""
         if self.teacher_cache is not None:
             return self.teacher_cache.lookup(inputs, need_hidden, parts)
         t_att_layers = [t for t, _ in self.attention_pairs] if parts else []
         teacher_inputs = {k: v for k, v in model_inputs.items() if k in self._teacher_inputs}
-        with capture_qkv(unwrap(self.teacher), t_att_layers, parts) as t_qkv:
+        with torch.inference_mode(), capture_qkv(unwrap(self.teacher), t_att_layers, parts) as t_qkv:
             out = self.teacher(**teacher_inputs, output_hidden_states=need_hidden)
         if parts:
             check_captured(t_qkv, t_att_layers, parts, "teacher")
         logits = out.logits
         if self.teacher_label_order is not None:
             logits = logits[:, self.teacher_label_order]
-        result = {"logits": logits, "qkv": dict(t_qkv)}
+        result = {"logits": logits.clone(), "qkv": {key: t.clone() for key, t in t_qkv.items()}}
         if need_hidden:
-            result["hidden"] = {t: out.hidden_states[t] for t, _ in self.layer_pairs}
+            result["hidden"] = {t: out.hidden_states[t].clone() for t, _ in self.layer_pairs}
         return result
 
     def _hidden_loss(self, model, student_hidden, teacher, mask) -> torch.Tensor:

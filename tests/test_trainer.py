@@ -15,6 +15,7 @@ from hf_distill.layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE
 MIXES = {
     "logit": dict(),
     "hidden_projection": dict(hidden_weight=1.0),
+    "hidden_cosine": dict(hidden_weight=1.0, hidden_loss="cosine"),  # saves the teacher's states for backward
     "tinybert_attention": dict(hidden_weight=1.0, attention_weight=1.0),
     "minilm_relations": dict(attention_weight=1.0, attention_loss="minilm", relation_heads=4),
 }
@@ -89,6 +90,17 @@ def test_each_mix_trains_student_not_teacher(tmp_path, mix):
     for h in logged:
         assert {f"loss/{n}" for n in expected} <= set(h)
         assert sum(h[f"loss/{n}"] for n in expected) == pytest.approx(h["loss"], rel=1e-3, abs=1e-5)
+
+
+def test_teacher_runs_in_inference_mode_and_its_outputs_feed_backward(tmp_path):
+    trainer = make_trainer(tmp_path, hidden_weight=1.0, hidden_loss="cosine", attention_weight=1.0)
+    seen = []
+    trainer.teacher.register_forward_pre_hook(lambda module, args: seen.append(torch.is_inference_mode_enabled()))
+    trainer.model.train()
+    terms, _ = trainer.loss_terms(trainer.model, batch(trainer))
+    torch.stack(list(terms.values())).sum().backward()  # inference tensors saved for backward would raise here
+    assert seen == [True]
+    assert not torch.is_inference_mode_enabled()
 
 
 def test_attention_term_from_nothing_fails(tmp_path, monkeypatch):
