@@ -4,6 +4,7 @@
     python bench/quality.py --plan 3:42          # only the 3-layer runs with seed 42
     python bench/quality.py --summarise          # rebuild quality.json/.md/.png from the run files
     python bench/quality.py --smoke 256 --plan 3:42   # a minutes-long check of every method, written to /tmp
+    python bench/quality.py --retime --plan 3:42 --methods logit_kd   # time (b) again today, in quality_retime/
 
 Methods, each on the same students (the pretrained MiniLM-L6 cut to layers 1,3,5 or 1,4, classifier seeded) and
 the same fine-tuned teacher (bench/common.py):
@@ -26,6 +27,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import statistics
 import sys
 import traceback
@@ -43,6 +45,11 @@ import common  # noqa: E402
 
 RUNS_DIR = os.path.join(common.RESULTS, "quality")
 WORK_DIR = os.path.join(common.REPO, "runs", "quality")
+# Wall-clock times only compare within one machine state (this machine's speed moved by ~25% between sessions):
+# `--retime` runs methods again into their own folder, the recorded runs untouched, and the summary checks (c)'s time
+# against (b)'s from there as well. speed.py, run beside, tells which state a session is in.
+RETIME_RUNS_DIR = os.path.join(common.RESULTS, "quality_retime")
+RETIME_WORK_DIR = os.path.join(common.REPO, "runs", "quality_retime")
 METHODS = ("logit_kd", "hf_distill", "no_kd", "textbrewer")  # (b) first: it sets (c)'s time budget
 DEFAULT_PLAN = "3:42,2:42,3:43,3:44"  # most informative first; the 2-layer student needs one seed
 GOALS = {3: 0.995, 2: 0.975}  # share of the teacher's accuracy hf_distill must keep (issue 6)
@@ -115,9 +122,10 @@ def _cache(ctx, config, student, layers, rows=None, name=None):
         return cache_dir, json.load(f)
 
 
-def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None, raw_train=None, tag=""):
+def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None, raw_train=None, tag="", callbacks=()):
     """(c). `changes` override the recipe's settings, `train` its rows and `raw_train` their text (for the recipe's
-    augmentation), and `tag` names the run's augmented cache (bench/recipe_candidates.py). Without augmentation the
+    augmentation), and `tag` names the run's augmented cache (bench/recipe_candidates.py); `callbacks` are the
+    Trainer's (bench/epochs_curve.py). Without augmentation the
     cache is always built over every training row, `ctx["train"]`; with it, over this run's rows and their copies,
     the copies drawn with the run's seed, so each run builds (and is charged) its own."""
     from hf_distill import DistillationConfig, DistillationTrainer
@@ -139,7 +147,7 @@ def run_hf_distill(ctx, student, layers, seed, out, changes=None, train=None, ra
     config.teacher_cache_dir = cache_dir
     trainer = DistillationTrainer(model=student, teacher=ctx["teacher"], args=config, train_dataset=rows,
                                   processing_class=ctx["tokenizer"],
-                                  data_collator=DataCollatorWithPadding(ctx["tokenizer"]))
+                                  data_collator=DataCollatorWithPadding(ctx["tokenizer"]), callbacks=list(callbacks))
     with common.Stopwatch() as clock:
         trainer.train()
     # bf16 training leaves Accelerate's autocast wrapper on the student's forward: scored and timed with it, the
@@ -224,23 +232,31 @@ def _mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _check(rows, methods, layers, ours_name):
-    """Issue 6's checks for one hf_distill variant: retention goal, better than every baseline, within (b)'s time.
-
-    The time budget is the same seed's logit-KD run from the same start (pretrained unless that run exists). The
-    like-for-like (c) is compared with the baselines from the pretrained start only; the variant with every baseline."""
-    ours, init = methods[ours_name], ours_name[len("hf_distill"):]
-    budget = {}
+def _within_budget(ours_rows, budget_rows, ours_name, layers) -> dict:
+    """{seed: is the (c) run's time within the same seed's logit-KD run from the same start (pretrained unless that
+    run exists) in `budget_rows`, None when that seed has no such run}."""
+    init, budget = ours_name[len("hf_distill"):], {}
     for method in dict.fromkeys(("logit_kd", "logit_kd" + init)):
-        budget.update({r["seed"]: r["train_seconds"] for r in rows
+        budget.update({r["seed"]: r["train_seconds"] for r in budget_rows
                        if r["method"] == method and str(r["student_layers"]) == layers})
-    within = [r["train_seconds"] <= budget[r["seed"]] for r in rows
-              if r["method"] == ours_name and str(r["student_layers"]) == layers and r["seed"] in budget]
+    return {r["seed"]: r["train_seconds"] <= budget[r["seed"]] if r["seed"] in budget else None for r in ours_rows
+            if r["method"] == ours_name and str(r["student_layers"]) == layers}
+
+
+def _check(rows, methods, layers, ours_name, retimed_rows=()):
+    """Issue 6's checks for one hf_distill variant: retention goal, better than every baseline, within (b)'s time
+    as recorded and, where (b) was re-timed (`--retime`), within the re-timed (b).
+
+    The like-for-like (c) is compared with the baselines from the pretrained start only; the variant with every
+    baseline."""
+    ours, init = methods[ours_name], ours_name[len("hf_distill"):]
+    recorded = _within_budget(rows, rows, ours_name, layers)
     return {"goal_retention": GOALS[int(layers)], "retention": ours["retention"],
             "meets_goal": ours["retention"] >= GOALS[int(layers)],
             "beats": {m: ours["accuracy_mean"] > s["accuracy_mean"] for m, s in methods.items()
                       if runner_of(m) != run_hf_distill and (init or not m.endswith(FROM_TEACHER))},
-            "within_logit_kd_time": all(within) if within else None}
+            "within_logit_kd_time": all(recorded.values()) if None not in recorded.values() else None,
+            "within_retimed_logit_kd_time_by_seed": _within_budget(rows, retimed_rows, ours_name, layers)}
 
 
 def _read_rows(folder):
@@ -268,14 +284,15 @@ def _summary(rows, teacher_accuracy):
 def summarise():
     with open(os.path.join(RUNS_DIR, "teacher.json")) as f:
         teacher = json.load(f)
-    rows = _read_rows(RUNS_DIR)
+    rows, retimed = _read_rows(RUNS_DIR), _read_rows(RETIME_RUNS_DIR)
     summary, checks = _summary(rows, teacher["accuracy"]), {}
     for layers, methods in summary.items():
         for ours_name in ("hf_distill", "hf_distill" + FROM_TEACHER):
             if ours_name in methods:
-                checks.setdefault(layers, {})[ours_name] = _check(rows, methods, layers, ours_name)
+                checks.setdefault(layers, {})[ours_name] = _check(rows, methods, layers, ours_name, retimed)
     payload = {"teacher_accuracy": teacher["accuracy"], "teacher_latency_ms_b32": teacher["latency_ms_b32"],
-               "teacher_dir": teacher["teacher_dir"], "rows": rows, "summary": summary, "checks": checks}
+               "teacher_dir": teacher["teacher_dir"], "rows": rows, "summary": summary, "checks": checks,
+               "retimed_rows": retimed}
     common.write_json(os.path.join(common.RESULTS, "quality.json"), payload)
     _write_markdown(payload)
     _plot(payload)
@@ -304,7 +321,11 @@ def _write_markdown(payload):
             lines.append(f"- {layers} layers, {NAMES[variant]}: retention {c['retention']:.4f} (goal {c['goal_retention']}): "
                          f"{'met' if c['meets_goal'] else 'NOT met'}; beats "
                          + ", ".join(f"{m} {'yes' if b else 'NO'}" for m, b in c["beats"].items())
-                         + f"; within (b)'s time: {c['within_logit_kd_time']}")
+                         + f"; within (b)'s time as recorded: {c['within_logit_kd_time']}"
+                         + ", re-timed (quality_retime/): " + ", ".join(
+                             f"seed {seed} {'-' if ok is None else ok}"
+                             for seed, ok in sorted(c["within_retimed_logit_kd_time_by_seed"].items())))
+    lines += _retime_lines(payload)
     if any(r.get("student_init") == "teacher" for r in payload["rows"]):
         lines += ["", "Rows marked \"student cut from the teacher\" start from the fine-tuned teacher's layers 1,3,5 (or 1,4) "
                   "and its classifier, hf_distill's default student (`student_from_teacher`). They are not the issue's "
@@ -312,6 +333,25 @@ def _write_markdown(payload):
     lines += _earlier_recipe_lines(payload["teacher_accuracy"])
     with open(os.path.join(common.RESULTS, "quality.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def _retime_lines(payload):
+    """(b) re-timed (`--retime`) beside its recorded time and (c)'s, for each seed re-timed."""
+    if not payload["retimed_rows"]:
+        return []
+    recorded = {(r["student_layers"], r["method"], r["seed"]): r for r in payload["rows"]}
+    lines = ["", "Wall-clock times only compare within one machine state: this machine's speed moved by ~25% between "
+             "sessions (bench/README.md). (b) re-timed with `--retime` (results in quality_retime/), beside its "
+             "recorded time and (c)'s:", "",
+             "| layers | seed | (b) recorded | (b) re-timed | (b) re-timed accuracy | (c) hf_distill |", "|---|---|---|---|---|---|"]
+    for r in sorted(payload["retimed_rows"], key=lambda r: (-r["student_layers"], r["seed"])):
+        if r["method"] != "logit_kd":
+            continue
+        b, c = (recorded.get((r["student_layers"], m, r["seed"])) for m in ("logit_kd", "hf_distill"))
+        lines.append(f"| {r['student_layers']} | {r['seed']} | {b['train_seconds']:.0f} s | {r['train_seconds']:.0f} s | "
+                     f"{r['accuracy']:.4f} (recorded {b['accuracy']:.4f}) | {c['train_seconds']:.0f} s |" if b and c else
+                     f"| {r['student_layers']} | {r['seed']} | - | {r['train_seconds']:.0f} s | {r['accuracy']:.4f} | - |")
+    return lines
 
 
 # hf_distill's superseded recipes, their runs kept in quality/<folder>/ for comparison (common.py tells what changed)
@@ -357,16 +397,24 @@ def _plot(payload):
 
 
 def main():
+    global RUNS_DIR, WORK_DIR, RETIME_RUNS_DIR
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--teacher", default=common.DEFAULT_TEACHER, help="fine-tuned teacher folder (trained if missing)")
     p.add_argument("--plan", default=DEFAULT_PLAN, help="layers:seed pairs in run order, e.g. '3:42,2:42'")
     p.add_argument("--methods", default=",".join(METHODS), help="methods in run order")
     p.add_argument("--summarise", action="store_true", help="only rebuild quality.json/.md/.png from the run files")
     p.add_argument("--smoke", type=int, default=None, help="train on this many rows; write to /tmp/quality_smoke")
+    p.add_argument("--retime", action="store_true", help=f"run again into {os.path.relpath(RETIME_RUNS_DIR, common.REPO)}/ "
+                   "(same teacher), to compare wall-clock times within one machine state")
     a = p.parse_args()
-    global RUNS_DIR, WORK_DIR
     if a.smoke:
         RUNS_DIR = WORK_DIR = common.RESULTS = "/tmp/quality_smoke"
+        RETIME_RUNS_DIR = os.path.join(RUNS_DIR, "retime")
+    elif a.retime and not a.summarise:
+        os.makedirs(RETIME_RUNS_DIR, exist_ok=True)
+        recorded_teacher, RUNS_DIR, WORK_DIR = os.path.join(RUNS_DIR, "teacher.json"), RETIME_RUNS_DIR, RETIME_WORK_DIR
+        if not os.path.isfile(os.path.join(RUNS_DIR, "teacher.json")) and os.path.isfile(recorded_teacher):
+            shutil.copy(recorded_teacher, RUNS_DIR)  # the re-timed runs must use the recorded runs' teacher
     if not a.summarise:
         methods = [m.strip() for m in a.methods.split(",")]
         unknown = sorted(m for m in methods if runner_of(m) is None)
@@ -386,6 +434,8 @@ def main():
                     failed.append((layers, method, seed))
     elif not os.path.isfile(os.path.join(RUNS_DIR, "teacher.json")):
         context(a.teacher)  # the teacher's accuracy and latency (re-measured on an idle machine after deleting it)
+    if a.retime:
+        RUNS_DIR = os.path.join(common.RESULTS, "quality")  # the summary is always of the recorded runs
     summarise()
     if a.summarise is False and failed:
         sys.exit(f"failed runs (layers, method, seed): {failed}")
