@@ -1,6 +1,6 @@
 """Step time of plain fine-tuning, live-teacher distillation and cached distillation on the same SST-2 batches.
 
-    python bench/speed.py [--teacher runs/sst2_minilm/teacher] [--steps 40] [--warmup 5] [--output PATH]
+    python bench/speed.py [--teacher runs/sst2_minilm/teacher] [--steps 40] [--warmup 5] [--rounds 3] [--output PATH]
 
 In one process, on the same dynamically padded batches (batch 32, max length 64; the first `--rows` rows of SST-2
 train in a fixed shuffled order, read sequentially by every mode), times each training step of a fresh 3-layer
@@ -18,9 +18,14 @@ student (`common.pretrained_student(teacher.config, 3, seed=42)`):
 Before the modes, a throwaway student (forward + backward) and the teacher run once over every batch, so no mode
 pays first-time costs of a padded shape that the others do not. A step is timed from `on_step_begin` to
 `on_step_end` (forward, losses, backward, clipping, optimizer, scheduler; the batch is collated before it, so
-`step_to_step_median_s` is reported too). The first `--warmup` steps are dropped. Writes bench/results/speed.json
-(median and mean step time, peak RSS increase, the issue's ratios of medians and whether each meets its target, the
-same ratios of means) and prints a table.
+`step_to_step_median_s` is reported too). The first `--warmup` steps are dropped. The modes run in `--rounds`
+rounds, in turn forwards and backwards (plain ... cached_fp32, then cached_fp32 ... plain), so a drift of the
+machine's speed over the minutes of the benchmark falls on every mode alike; each mode's median is over the timed
+steps of all rounds. The issue's ratios are taken within each round (modes minutes apart, not tens of minutes) and
+their median over the rounds is reported against its target: a stretch of slower machine during one round (seen
+here: the modes of one round 8-24% slower than the round before) then moves one round's ratio, not the result. Writes
+bench/results/speed.json (median and mean step time, peak RSS increase, the ratios by round and their medians, and
+whether each meets its target; the ratios of the pooled medians and means too) and prints a table.
 """
 
 from __future__ import annotations
@@ -137,14 +142,18 @@ def training_args(cls, output_dir: str, max_steps: int, **losses):
                report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, **losses)
 
 
-def summarize(times: list[float], gaps: list[float], rss: PeakRss) -> dict:
+def summarize(rounds: list[dict]) -> dict:
+    """One mode over all rounds; each round is {"times", "gaps", "rss_mb"} (timed steps, step-to-step gaps)."""
+    times = [t for r in rounds for t in r["times"]]
+    gaps = [g for r in rounds for g in r["gaps"]]
     return {"median_s": statistics.median(times), "mean_s": statistics.mean(times),
             "step_to_step_median_s": statistics.median(gaps) if gaps else None,
-            "peak_rss_mb_delta": round(rss.delta_mb, 1), "steps_timed": len(times)}
+            "peak_rss_mb_delta": round(max(r["rss_mb"] for r in rounds), 1), "steps_timed": len(times),
+            "round_medians_s": [statistics.median(r["times"]) for r in rounds]}
 
 
 def run_trainer(mode: str, teacher, tokenizer, train, tmp: str, steps: int, warmup: int, cache_dir=None, bf16=False):
-    """Train a fresh student for warmup + steps steps in `mode`; returns (summary, batch hashes)."""
+    """Train a fresh student for warmup + steps steps in `mode`; returns (timed steps, batch hashes)."""
     collator = RecordingCollator(tokenizer)
     timer = StepTimer()
     out = os.path.join(tmp, mode)
@@ -164,7 +173,7 @@ def run_trainer(mode: str, teacher, tokenizer, train, tmp: str, steps: int, warm
             assert (trainer.teacher_cache is not None) == (cache_dir is not None)
         trainer.train()
     gaps = [b - a for a, b in zip(timer.ends, timer.ends[1:])][max(warmup - 1, 0):]
-    return summarize(timer.steps[warmup:], gaps, rss), collator.seen[: warmup + steps]
+    return {"times": timer.steps[warmup:], "gaps": gaps, "rss_mb": rss.delta_mb}, collator.seen[: warmup + steps]
 
 
 def benchmark_batches(teacher, tokenizer, train, tmp: str, n: int):
@@ -205,7 +214,7 @@ def run_teacher_forward(teacher, batches, warmup: int):
             ends.append(time.perf_counter())
             times.append(ends[-1] - start)
     gaps = [b - a for a, b in zip(ends, ends[1:])][max(warmup - 1, 0):]
-    return summarize(times[warmup:], gaps, rss)
+    return {"times": times[warmup:], "gaps": gaps, "rss_mb": rss.delta_mb}
 
 
 def build_cache(teacher, tokenizer, train, tmp: str) -> tuple[str, dict]:
@@ -231,7 +240,10 @@ def issue_ratios(t: dict) -> dict:
             "cached_fp32_over_plain": t["cached_fp32"] / t["plain"]}  # not an issue target: the cache alone
 
 
-def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: str, threads: int):
+MODES = ("plain", "teacher_forward", "live_logit", "live_full", "cached", "cached_fp32")
+
+
+def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: str, threads: int, rounds: int):
     if threads:
         torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()  # the students' expected "classifier newly initialized" reports
@@ -243,30 +255,36 @@ def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: s
     picked = data.train.shuffle(seed=SEED).select(range(rows)).flatten_indices()
     train = tokenize_split(picked, data, tokenizer, common.MAX_LENGTH, teacher.config.label2id)
 
-    results, seen = {}, {}
+    timed, seen = {mode: [] for mode in MODES}, {}
     with tempfile.TemporaryDirectory(prefix="bench_speed-") as tmp:
         cache_dir, cache = build_cache(teacher, tokenizer, train, tmp)
         print(f"cache: {cache['cache_rows']} rows, {cache['cache_mb']} MB, "
               f"built in {cache['cache_build_seconds']:.1f} s", flush=True)
-        batches, seen["teacher_forward"] = benchmark_batches(teacher, tokenizer, train, tmp, warmup + steps)
+        batches, hashes = benchmark_batches(teacher, tokenizer, train, tmp, warmup + steps)
+        seen["teacher_forward"] = [hashes]
         with common.Stopwatch() as watch:
             prewarm(teacher, batches)
         print(f"pre-warm pass over {len(batches)} batches: {watch.seconds:.1f} s", flush=True)
-        for mode in ("plain", "teacher_forward", "live_logit", "live_full", "cached", "cached_fp32"):
-            if mode == "teacher_forward":
-                results[mode] = run_teacher_forward(teacher, batches, warmup)
-            else:
-                results[mode], seen[mode] = run_trainer(mode, teacher, tokenizer, train, tmp, steps, warmup,
-                                                           cache_dir=cache_dir if mode.startswith("cached") else None,
-                                                           bf16=mode == "cached" and RECIPE_BF16)
-            print(f"{mode}: median {results[mode]['median_s']:.4f} s", flush=True)
+        for round_ in range(rounds):
+            for mode in MODES if round_ % 2 == 0 else reversed(MODES):
+                if mode == "teacher_forward":
+                    timed[mode].append(run_teacher_forward(teacher, batches, warmup))
+                else:
+                    run, hashes = run_trainer(mode, teacher, tokenizer, train, tmp, steps, warmup,
+                                              cache_dir=cache_dir if mode.startswith("cached") else None,
+                                              bf16=mode == "cached" and RECIPE_BF16)
+                    timed[mode].append(run)
+                    seen.setdefault(mode, []).append(hashes)
+                print(f"round {round_ + 1} {mode}: median {statistics.median(timed[mode][-1]['times']):.4f} s", flush=True)
 
-    ratios = issue_ratios({mode: r["median_s"] for mode, r in results.items()})
-    same_batches = all(hashes == seen["plain"] for hashes in seen.values())
+    results = {mode: summarize(timed[mode]) for mode in MODES}
+    by_round = [issue_ratios({mode: r["round_medians_s"][i] for mode, r in results.items()}) for i in range(rounds)]
+    ratios = {name: statistics.median(r[name] for r in by_round) for name in by_round[0]}
+    same_batches = all(hashes == seen["plain"][0] for runs in seen.values() for hashes in runs)
     payload = {
         "settings": {"batch_size": common.BATCH_SIZE, "max_length": common.MAX_LENGTH, "steps": steps, "warmup": warmup,
                      "rows": rows, "row_order": f"SST-2 train shuffled with seed {SEED}, first rows, sequential",
-                     "threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "threads": torch.get_num_threads(), "rounds": rounds, "torch": torch.__version__,
                      "transformers": transformers.__version__, "teacher": os.path.abspath(teacher_path),
                      "student_layers": common.STUDENT_LAYERS[STUDENT_LAYERS], "same_batches_all_modes": same_batches,
                      "step_time": "on_step_begin to on_step_end (forward, losses, backward, clip, optimizer); "
@@ -277,7 +295,9 @@ def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: s
         "cache": cache,
         "modes": results,
         "ratios": ratios,
-        "ratios_of_means": issue_ratios({mode: r["mean_s"] for mode, r in results.items()}),
+        "ratios_by_round": by_round,
+        "ratios_of_pooled_medians": issue_ratios({mode: r["median_s"] for mode, r in results.items()}),
+        "ratios_of_pooled_means": issue_ratios({mode: r["mean_s"] for mode, r in results.items()}),
         "targets": {name: {"target": f"<= {limit}", "value": ratios[name], "met": ratios[name] <= limit}
                     for name, limit in TARGETS.items()},
     }
@@ -288,7 +308,9 @@ def main(teacher_path: str, steps: int, warmup: int, rows: int | None, output: s
         print(f"{mode:<16}{r['median_s']:>10.4f}{r['mean_s']:>10.4f}{r['step_to_step_median_s'] or 0:>16.4f}"
               f"{r['peak_rss_mb_delta']:>14.1f}")
     for name, t in payload["targets"].items():
-        print(f"{name:<22}{t['value']:>7.3f}  target {t['target']:<8} {'met' if t['met'] else 'NOT met'}")
+        rounds_text = ", ".join(f"{r[name]:.3f}" for r in payload["ratios_by_round"])
+        print(f"{name:<22}{t['value']:>7.3f}  target {t['target']:<8} {'met' if t['met'] else 'NOT met':<8} "
+              f"rounds: {rounds_text}")
     print(f"cache: {cache['cache_rows']} rows, {cache['cache_bytes_per_row'] / 1024:.1f} KB/row, "
           f"{cache['cache_mb']} MB, built in {cache['cache_build_seconds']:.1f} s (not in any step time)")
     print(RSS_NOTE)
@@ -304,6 +326,7 @@ if __name__ == "__main__":
     p.add_argument("--warmup", type=int, default=5, help="Steps run first and not timed.")
     p.add_argument("--rows", type=int, default=None, help="Training rows used; default batch * (warmup + steps).")
     p.add_argument("--threads", type=int, default=0, help="torch threads; 0 keeps torch's default.")
+    p.add_argument("--rounds", type=int, default=5, help="Times every mode is run, alternating the order.")
     p.add_argument("--output", default=os.path.join(common.RESULTS, "speed.json"))
     a = p.parse_args()
-    main(a.teacher, a.steps, a.warmup, a.rows, a.output, a.threads)
+    main(a.teacher, a.steps, a.warmup, a.rows, a.output, a.threads, a.rounds)
