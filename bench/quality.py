@@ -336,21 +336,23 @@ def _write_markdown(payload):
 
 
 def _retime_lines(payload):
-    """(b) re-timed (`--retime`) beside its recorded time and (c)'s, for each seed re-timed."""
+    """(b) re-timed (`--retime`) beside its recorded time and (c)'s, recorded and (where run) re-timed, per seed."""
     if not payload["retimed_rows"]:
         return []
     recorded = {(r["student_layers"], r["method"], r["seed"]): r for r in payload["rows"]}
+    retimed = {(r["student_layers"], r["method"], r["seed"]): r for r in payload["retimed_rows"]}
+
+    def cell(row):
+        return "-" if row is None else f"{row['train_seconds']:.0f} s ({row['accuracy']:.4f})"
+
     lines = ["", "Wall-clock times only compare within one machine state: this machine's speed moved by ~25% between "
-             "sessions (bench/README.md). (b) re-timed with `--retime` (results in quality_retime/), beside its "
-             "recorded time and (c)'s:", "",
-             "| layers | seed | (b) recorded | (b) re-timed | (b) re-timed accuracy | (c) hf_distill |", "|---|---|---|---|---|---|"]
-    for r in sorted(payload["retimed_rows"], key=lambda r: (-r["student_layers"], r["seed"])):
-        if r["method"] != "logit_kd":
-            continue
-        b, c = (recorded.get((r["student_layers"], m, r["seed"])) for m in ("logit_kd", "hf_distill"))
-        lines.append(f"| {r['student_layers']} | {r['seed']} | {b['train_seconds']:.0f} s | {r['train_seconds']:.0f} s | "
-                     f"{r['accuracy']:.4f} (recorded {b['accuracy']:.4f}) | {c['train_seconds']:.0f} s |" if b and c else
-                     f"| {r['student_layers']} | {r['seed']} | - | {r['train_seconds']:.0f} s | {r['accuracy']:.4f} | - |")
+             "sessions (bench/README.md). Runs repeated with `--retime` (results in quality_retime/), beside the "
+             "recorded ones (accuracy in brackets):", "",
+             "| layers | seed | (b) recorded | (b) re-timed | (c) recorded | (c) re-timed |", "|---|---|---|---|---|---|"]
+    for layers, seed in sorted({(k[0], k[2]) for k in retimed}, key=lambda k: (-k[0], k[1])):
+        cells = [cell(runs.get((layers, method, seed))) for method in ("logit_kd", "hf_distill")
+                 for runs in (recorded, retimed)]
+        lines.append(f"| {layers} | {seed} | " + " | ".join(cells) + " |")
     return lines
 
 
