@@ -412,9 +412,11 @@ def main():
     if a.smoke:
         RUNS_DIR = WORK_DIR = common.RESULTS = "/tmp/quality_smoke"
         RETIME_RUNS_DIR = os.path.join(RUNS_DIR, "retime")
-    elif a.retime and not a.summarise:
+    recorded_runs = RUNS_DIR
+    if a.retime and not a.smoke and not a.summarise:
         os.makedirs(RETIME_RUNS_DIR, exist_ok=True)
-        recorded_teacher, RUNS_DIR, WORK_DIR = os.path.join(RUNS_DIR, "teacher.json"), RETIME_RUNS_DIR, RETIME_WORK_DIR
+        RUNS_DIR, WORK_DIR = RETIME_RUNS_DIR, RETIME_WORK_DIR
+        recorded_teacher = os.path.join(recorded_runs, "teacher.json")
         if not os.path.isfile(os.path.join(RUNS_DIR, "teacher.json")) and os.path.isfile(recorded_teacher):
             shutil.copy(recorded_teacher, RUNS_DIR)  # the re-timed runs must use the recorded runs' teacher
     if not a.summarise:
@@ -436,8 +438,7 @@ def main():
                     failed.append((layers, method, seed))
     elif not os.path.isfile(os.path.join(RUNS_DIR, "teacher.json")):
         context(a.teacher)  # the teacher's accuracy and latency (re-measured on an idle machine after deleting it)
-    if a.retime:
-        RUNS_DIR = os.path.join(common.RESULTS, "quality")  # the summary is always of the recorded runs
+    RUNS_DIR = recorded_runs  # the summary is always of the recorded runs
     summarise()
     if a.summarise is False and failed:
         sys.exit(f"failed runs (layers, method, seed): {failed}")

@@ -1,6 +1,6 @@
 """Step time of plain fine-tuning, live-teacher distillation and cached distillation on the same SST-2 batches.
 
-    python bench/speed.py [--teacher runs/sst2_minilm/teacher] [--steps 40] [--warmup 5] [--rounds 3] [--output PATH]
+    python bench/speed.py [--teacher runs/sst2_minilm/teacher] [--steps 40] [--warmup 5] [--rounds 5] [--output PATH]
 
 In one process, on the same dynamically padded batches (batch 32, max length 64; the first `--rows` rows of SST-2
 train in a fixed shuffled order, read sequentially by every mode), times each training step of a fresh 3-layer
