@@ -1,0 +1,250 @@
+"""Why the shipped recipe lost to labels-only on small data, and which rule fixes it: candidates scored on held-out
+*training* rows of tasks of different kinds (never on their validation or test rows).
+
+    python bench/recipe_rules.py --tasks stsb,banking77,sst2_small             # every candidate (~40 min a task)
+    python bench/recipe_rules.py --tasks stsb --candidates shipped,labels_shipped
+    python bench/recipe_rules.py --summarise                                   # rebuild recipe_rules.md/.json
+    python bench/recipe_rules.py --smoke --tasks stsb --candidates s2k          # a minutes-long check in /tmp
+
+Per task: a seeded held-out slice of the training rows (800 for STS-B, 1,000 otherwise; `sst2_small`: 6,000 SST-2
+training rows and 1,000 held-out whole sentences with every phrase of them dropped from training), a teacher fine-tuned
+by `hf-distill train-teacher` from the PyPI MiniLM on the rest (3 epochs, lr 5e-5), then each candidate distils the
+same 3-layer student (cut from the teacher, `hf-distill distill` run as a user would, in its own process) and is
+scored once on the held-out rows. One file per task and candidate in bench/results/recipe_rules/ (skipped when
+present, so runs resume); bench/results/recipe_rules.md tables them. Run it alone: its timings are wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite_data  # noqa: E402
+
+RESULTS = os.path.join(suite_data.REPO, "bench", "results")
+OUT_DIR = os.path.join(RESULTS, "recipe_rules")
+WORK = os.path.join(suite_data.REPO, "runs", "recipe_rules")
+BATCH = 32
+MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64}
+HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000}
+SST2_SMALL_ROWS = 6000
+
+SHIPPED = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=1.0, attention_weight=0.1,
+               attention_loss="tinybert", num_train_epochs=2, learning_rate=1e-4)
+V3 = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=3.0, attention_weight=0.1, attention_loss="tinybert",
+          learning_rate=1e-4, bf16="true", train_sampling_strategy="group_by_length", cache=True)
+LABELS = dict(hard_label_weight=1.0, logit_weight=0.0, hidden_weight=0.0, attention_weight=0.0, learning_rate=1e-4,
+              train_sampling_strategy="group_by_length", bf16="true")
+AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many
+
+
+def steps_per_epoch(rows: int) -> int:
+    return math.ceil(rows / BATCH)
+
+
+def aug_copies(rows: int) -> int:
+    return max(0, min(8, math.ceil(AUG_ROWS / rows) - 1))
+
+
+# name -> (settings, how many steps: a function of the training rows, or None for the settings' epochs)
+CANDIDATES = {
+    "shipped": (SHIPPED, None),
+    "labels_shipped": (dict(LABELS, train_sampling_strategy="random", bf16="false"), lambda n: 2 * steps_per_epoch(n)),
+    "v3": (dict(V3, num_train_epochs=4), None),
+    "s2k": (V3, lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "labels_s2k": (LABELS, lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_aug": (dict(V3, augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0),
+                      lambda n: max(4 * steps_per_epoch(n), 2000)),
+}
+
+
+def python_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "hf_distill", *args]
+
+
+def run(cmd: list[str], log: str) -> float:
+    """Run a command with its output in `log`; return its wall time."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def prepare_task(name: str, smoke: bool) -> dict:
+    folder = os.path.join(WORK, name, "data")
+    if name == "sst2_small":
+        return _sst2_small(folder, smoke)
+    task = suite_data.TASKS[name]
+    held = HELD_OUT[name] if not smoke else 64
+    info = suite_data.prepare(task, folder, held_out=held, seed=0)
+    if smoke:
+        rows = suite_data.read_rows(info["train"])[:256]
+        suite_data.write_jsonl(rows, info["train"])
+        info["rows"]["train"] = info["rows"]["train"][:256]
+    return {**info, "task": task}
+
+
+def _sst2_small(folder: str, smoke: bool) -> dict:
+    """6,000 random SST-2 training rows; held out: 1,000 whole sentences (>= 15 words, inside no other row), every
+    training row that is one of their phrases dropped (otherwise a held-out sentence's phrases leak its label)."""
+    task = suite_data.TASKS["sst2"]
+    rows = suite_data.read_rows(os.path.join(suite_data.SHARED, task.train))
+    texts = [" ".join(r["sentence"].split()) for r in rows]
+    corpus = "\n".join(f" {t} " for t in texts)
+    rng = random.Random(0)
+    long_ones = [i for i, t in enumerate(texts) if len(t.split()) >= 15 and corpus.count(f" {t} ") == 1]
+    held = sorted(rng.sample(long_ones, HELD_OUT["sst2_small"] if not smoke else 64))
+    held_text = "\n".join(f" {texts[i]} " for i in held)
+    pool = [i for i, t in enumerate(texts) if f" {t} " not in held_text]
+    train = sorted(rng.sample(pool, SST2_SMALL_ROWS if not smoke else 256))
+    typed = lambda i: {"sentence": rows[i]["sentence"], "label": int(rows[i]["label"])}  # noqa: E731
+    paths = {"train": suite_data.write_jsonl([typed(i) for i in train], os.path.join(folder, "train.jsonl")),
+             "heldout": suite_data.write_jsonl([typed(i) for i in held], os.path.join(folder, "heldout.jsonl"))}
+    return {**paths, "validation": None, "rows": {"train": train, "heldout": held}, "task": task}
+
+
+def data_options(info: dict) -> list[str]:
+    task = info["task"]
+    return ["--train_file", info["train"], "--validation_file", info["heldout"], *task.column_options()]
+
+
+def ensure_teacher(name: str, info: dict, smoke: bool, out_dir: str) -> tuple[str, dict]:
+    out = os.path.join(WORK, name)
+    teacher = os.path.join(out, "teacher")
+    record = os.path.join(out_dir, f"{name}_teacher.json")
+    if os.path.isfile(os.path.join(teacher, "model.safetensors")) and os.path.isfile(record):
+        with open(record) as f:
+            return teacher, json.load(f)
+    cmd = python_cmd("train-teacher", *data_options(info), "--max_length", str(MAX_LENGTH[name]),
+                     "--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_num_train_epochs", "3" if not smoke else "1",
+                     "--teacher_learning_rate", "5e-5", "--per_device_train_batch_size", str(BATCH),
+                     "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true", "--seed", "42",
+                     "--logging_steps", "50", "--output_dir", out)
+    seconds = run(cmd, os.path.join(out, "train_teacher.log"))
+    result = {"task": name, "train_s": seconds, "heldout": score(teacher, info, MAX_LENGTH[name]),
+              "train_rows": len(info["rows"]["train"]), "heldout_rows": len(info["rows"]["heldout"])}
+    write_json(record, result)
+    return teacher, result
+
+
+def score(model_dir: str, info: dict, max_length: int) -> dict:
+    """The model's metrics on the held-out training rows (labels matched to the model's ids by name)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_distill.report import evaluate_model
+
+    task = info["task"]
+    texts, pairs, labels = suite_data.texts_and_labels(info["heldout"], task)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    regression = task.metric in ("pearsonr", "spearmanr")
+    if not regression:
+        label2id = model.config.label2id
+        labels = [label2id[y] if y in label2id else label2id.get(f"LABEL_{y}", y) for y in labels]
+    return evaluate_model(model, tokenizer, texts, labels, text_pairs=pairs, max_length=max_length,
+                          is_regression=regression)
+
+
+def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, out_dir: str) -> None:
+    path = os.path.join(out_dir, f"{name}_{cand}.json")
+    if os.path.isfile(path):
+        print(f"skip {path} (exists)", flush=True)
+        return
+    settings, steps_rule = CANDIDATES[cand]
+    settings = dict(settings)
+    n = len(info["rows"]["train"])
+    work = os.path.join(WORK, name, cand)
+    argv = ["distill", *data_options(info), "--max_length", str(MAX_LENGTH[name]), "--teacher", teacher,
+            "--student_num_layers", "3", "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size",
+            "128", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
+            "--seed", "42", "--logging_steps", "100", "--output_dir", work]
+    copies = 0
+    if settings.pop("augment", False):
+        copies = aug_copies(n)
+        argv += ["--augment_copies", str(copies)]
+    if settings.pop("cache", False):
+        tag = f"aug{copies}" if copies else "plain"
+        argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{tag}")]
+    if steps_rule is not None or smoke:
+        steps = 30 if smoke else steps_rule(n)
+        argv += ["--max_steps", str(steps)]
+    else:  # the settings' epochs over the rows and their copies
+        steps = math.ceil(settings["num_train_epochs"] * steps_per_epoch(n * (1 + copies)))
+    for key, value in settings.items():
+        argv += [f"--{key}", str(value)]
+    seconds = run(python_cmd(*argv), os.path.join(work, "distill.log"))
+    with open(os.path.join(work, "student", "hf_distill.json")) as f:
+        distilled = json.load(f)
+    result = {"task": name, "candidate": cand, "settings": CANDIDATES[cand][0], "augment_copies": copies,
+              "train_rows": n, "wall_s": seconds, "train_runtime_s": distilled.get("train_runtime_s"),
+              "steps": steps, "heldout": score(os.path.join(work, "student"), info, MAX_LENGTH[name])}
+    write_json(path, result)
+    print(json.dumps(result), flush=True)
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(f"{path}.tmp", path)
+
+
+def summarise(out_dir: str) -> None:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
+        with open(path) as f:
+            rows.append(json.load(f))
+    teachers = {r["task"]: r for r in rows if "candidate" not in r}
+    cands = [r for r in rows if "candidate" in r]
+    lines = ["# Recipe rules: candidates on held-out training rows (3-layer student cut from the teacher)", "",
+             "| task | candidate | steps | aug copies | held-out metric | teacher | retention | wall (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = list(CANDIDATES)
+    for r in sorted(cands, key=lambda r: (r["task"], order.index(r["candidate"]) if r["candidate"] in order else 99)):
+        metric = "pearsonr" if "pearsonr" in r["heldout"] else "accuracy"
+        teacher = teachers.get(r["task"], {}).get("heldout", {}).get(metric)
+        value = r["heldout"][metric]
+        lines.append(f"| {r['task']} | {r['candidate']} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+                     f"{teacher:.4f} | {value / teacher:.3f} | {r['wall_s']:.0f} |" if teacher else
+                     f"| {r['task']} | {r['candidate']} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+                     f"- | - | {r['wall_s']:.0f} |")
+    with open(os.path.join(os.path.dirname(out_dir), "recipe_rules.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="stsb,banking77,sst2_small")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--summarise", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="256 rows, 30 steps, results in /tmp")
+    args = parser.parse_args()
+    global WORK
+    out_dir = OUT_DIR
+    if args.smoke:
+        WORK, out_dir = "/tmp/recipe_rules_smoke/work", "/tmp/recipe_rules_smoke/results"
+    if not args.summarise:
+        for name in args.tasks.split(","):
+            info = prepare_task(name, args.smoke)
+            teacher, record = ensure_teacher(name, info, args.smoke, out_dir)
+            print(f"{name}: teacher {record['heldout']}", flush=True)
+            for cand in args.candidates.split(","):
+                run_candidate(name, cand, info, teacher, args.smoke, out_dir)
+    summarise(out_dir)
+
+
+if __name__ == "__main__":
+    main()
