@@ -104,6 +104,8 @@ def run(stage: str, argv: list[str]) -> dict | str:
     out = config.output_dir
     teacher_dir = model_args.teacher or os.path.join(out, "teacher")
     student_dir = os.path.join(out, "student")
+    if config.teacher_cache_dir == "auto":  # the recipe's default: beside the run, built on first use
+        config.teacher_cache_dir = os.path.join(out, "teacher_cache")
 
     if stage == "train-teacher":
         return stages.train_teacher(model_args, data_args, config, model_args.teacher or os.path.join(out, "teacher"))
@@ -167,7 +169,8 @@ def run(stage: str, argv: list[str]) -> dict | str:
             with open(run_args.results_file, "w") as f:
                 walls = {"teacher_s": times["teacher"] - times["start"], "distill_s": times["student"] - times["teacher"],
                          "evaluate_s": time.time() - times["student"]}
-                json.dump({**stages.headline(report), "wall_time": walls}, f, indent=2)
+                json.dump({**stages.headline(report), "wall_s": time.time() - times["start"], "wall_time": walls}, f,
+                          indent=2)
         return report
     raise ValueError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
 

@@ -62,7 +62,11 @@ class DistillationConfig(TrainingArguments):
             attention head count.
         teacher_cache_dir (`str`, *optional*):
             Folder of a teacher-output cache built by `hf_distill.cache.build_teacher_cache`; the trainer then
-            reads teacher outputs from disk instead of running the teacher.
+            reads teacher outputs from disk instead of running the teacher. The CLI builds it on first use;
+            `"auto"` there means `<output_dir>/teacher_cache`.
+        min_train_steps (`int`, *optional*, defaults to `0`):
+            Train at least this many optimizer steps: when `num_train_epochs` over the training rows give fewer,
+            `max_steps` is raised to it (small data gets more epochs). Ignored when `max_steps` is set.
     """
 
     temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the logit KL (> 0)."})
@@ -89,8 +93,15 @@ class DistillationConfig(TrainingArguments):
         default=None, metadata={"help": "Read teacher outputs from this cache instead of running the teacher."}
     )
 
+    min_train_steps: int = field(
+        default=0,
+        metadata={"help": "Train at least this many optimizer steps (more epochs on small data); 0 = the epochs as given."},
+    )
+
     def __post_init__(self):
         super().__post_init__()
+        if self.min_train_steps < 0:
+            raise ValueError(f"min_train_steps must be >= 0 (0 = the epochs as given), got {self.min_train_steps}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}. Typical values are 1 to 8.")
         for name in ("hard_label_weight", "logit_weight", "hidden_weight", "attention_weight"):
@@ -131,6 +142,11 @@ class DistillationConfig(TrainingArguments):
             if key.endswith("_token") and state[key] is not None:
                 state[key] = None
         return state
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether any term reads the teacher (False: labels only, the teacher is neither run nor cached)."""
+        return self.logit_weight > 0 or self.hidden_weight > 0 or self.attention_weight > 0
 
     @property
     def relations(self) -> list[str]:

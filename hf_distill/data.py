@@ -55,7 +55,11 @@ class DataArguments:
     is_regression: bool | None = field(
         default=None, metadata={"help": "Regression task (float labels, one output). Default: stsb, or float labels."}
     )
-    max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens (padding is dynamic)."})
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Truncate inputs to this many tokens (padding is dynamic). Default: from the training texts, "
+                          "the 99th percentile of their token lengths (hf_distill.recipe.max_length_for)."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation rows."})
     train_slice_for_selection: int | None = field(
@@ -98,7 +102,7 @@ class DataArguments:
                 raise ValueError(
                     f"Unsupported file type for {f!r}: use one of {', '.join(EXTENSION_TO_BUILDER)}."
                 )
-        if self.max_length < 2:
+        if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}.")
 
 
@@ -137,14 +141,17 @@ def _load_local(path: str):
     ext = _extension(path)
     if ext == "tsv":
         # GLUE TSVs are unquoted: read them with QUOTE_NONE, never with csv's default quoting.
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: a byte-order mark (GLUE's MRPC files start with one) must not stick to the first column's name.
+        with open(path, encoding="utf-8-sig", newline="") as f:
             rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
         if not rows:
             raise ValueError(f"{path!r} is empty: it needs a header row and at least one data row.")
         header, body = rows[0], rows[1:]
         columns = {name: [r[i] if i < len(r) else "" for r in body] for i, name in enumerate(header)}
         return datasets.Dataset.from_dict(columns)
-    return datasets.load_dataset(EXTENSION_TO_BUILDER[ext], data_files={"data": path}, split="data")
+    ds = datasets.load_dataset(EXTENSION_TO_BUILDER[ext], data_files={"data": path}, split="data")
+    marked = [c for c in ds.column_names if c.startswith("\ufeff")]  # a CSV saved with a byte-order mark
+    return ds.rename_columns({c: c.lstrip("\ufeff") for c in marked}) if marked else ds
 
 
 def _coerce_labels(ds, column: str):

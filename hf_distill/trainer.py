@@ -26,6 +26,7 @@ from .capture import capture_qkv, check_captured
 from .checks import check_labels, check_tokenizers
 from .config import DistillationConfig
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
+from .recipe import steps_per_epoch, training_steps
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,21 @@ def load_teacher(teacher, **kwargs):
             "(or any save_pretrained folder), or a Hub model id like 'user/model'."
         )
     try:
-        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
     except OSError as err:
         raise FileNotFoundError(
             f"Could not load the teacher from {path!r}: {err}. Pass a local folder with config.json and "
             "model.safetensors, or a Hub id you can reach."
         ) from err
+    new = sorted(info.get("missing_keys") or ())
+    if new:  # transformers initialised these at random: a pretrained encoder, not a fine-tuned classifier
+        raise ValueError(
+            f"The teacher {path!r} is not a fine-tuned classifier: transformers initialised "
+            f"{', '.join(new[:4])}{' ...' if len(new) > 4 else ''} at random (weights its checkpoint lacks: a "
+            "classification head that was never trained), so it would teach noise. Fine-tune it into a teacher first: `hf-distill train-teacher "
+            f"--pretrained_model {path} --output_dir <dir> ...` (or `hf-distill pipeline`, which does both)."
+        )
+    return model
 
 
 class DistillationTrainer(Trainer):
@@ -85,6 +95,7 @@ class DistillationTrainer(Trainer):
             self._attach_projections(model)
 
         super().__init__(model=model, args=args, **kwargs)
+        self._apply_min_train_steps(args)
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
 
         self.teacher = self._place_teacher(teacher) if teacher is not None else None
@@ -100,6 +111,18 @@ class DistillationTrainer(Trainer):
         self.loss_is_scaled_for_ga = True
         self._term_sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step, only at logging
         self._term_steps = 0
+
+    def _apply_min_train_steps(self, args: DistillationConfig):
+        """Raise `max_steps` to `min_train_steps` where the epochs give fewer optimizer steps (hf_distill.recipe)."""
+        if not args.min_train_steps or args.max_steps > 0 or not hasattr(self.train_dataset, "__len__"):
+            return
+        rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        by_epochs = training_steps(len(self.train_dataset), rows_per_step, args.num_train_epochs, 0)
+        if by_epochs < args.min_train_steps:
+            args.max_steps = args.min_train_steps
+            logger.info("%g epochs are %d optimizer steps, under min_train_steps: training %d steps (%.1f epochs)",
+                        args.num_train_epochs, by_epochs, args.min_train_steps,
+                        args.min_train_steps / steps_per_epoch(len(self.train_dataset), rows_per_step))
 
     def _attach_projections(self, model):
         """One Linear(student width -> teacher width) per mapped student layer, as `model.hf_distill_projections`.
@@ -196,7 +219,8 @@ class DistillationTrainer(Trainer):
             outputs = model(**model_inputs, output_hidden_states=need_hidden)
         if att_on:
             check_captured(s_qkv, s_att_layers, parts, "student")
-        teacher = self._teacher_outputs(model_inputs, inputs, need_hidden, parts)
+        # labels only: the teacher is not run at all
+        teacher = self._teacher_outputs(model_inputs, inputs, need_hidden, parts) if args.uses_teacher else {}
 
         terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:

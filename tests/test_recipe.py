@@ -1,0 +1,153 @@
+"""The default recipe's rules (hf_distill.recipe) and the two stumbles of a new user: a teacher whose head was never
+trained, and data files that start with a UTF-8 byte-order mark."""
+
+import json
+
+import pytest
+import torch
+from conftest import make_tokenizer, tiny_bert, tiny_dataset
+from test_cli import FAST, pretrained, sentences, write_rows  # noqa: F401  (pretrained is a fixture)
+from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
+
+from hf_distill import DistillationConfig, DistillationTrainer
+from hf_distill.cli import main
+from hf_distill.data import DataArguments, load_task_data
+from hf_distill.recipe import max_length_for, steps_per_epoch, training_steps
+from hf_distill.trainer import load_teacher
+
+
+def test_training_steps_take_the_larger_of_epochs_and_the_floor():
+    assert steps_per_epoch(67349, 32) == 2105 and steps_per_epoch(1, 32) == 1 and steps_per_epoch(64, 32) == 2
+    assert training_steps(67349, 32, 4, 2000) == 8420  # large data: the epochs
+    assert training_steps(4949, 32, 4, 2000) == 2000  # small data: the floor (13 epochs)
+    assert training_steps(100, 32, 2.5, 0) == 10
+    with pytest.raises(ValueError, match="rows_per_step"):
+        steps_per_epoch(10, 0)
+
+
+class CountingTokenizer:
+    """Token length = number of words + 2 (what a BERT tokenizer gives for plain words)."""
+
+    model_max_length = 512
+
+    def __call__(self, texts, pairs=None, truncation=False):
+        assert truncation is False
+        pairs = pairs or [None] * len(texts)
+        return {"input_ids": [[0] * (len(t.split()) + 2 + (len(p.split()) + 1 if p else 0)) for t, p in zip(texts, pairs)]}
+
+
+def test_max_length_is_the_99th_percentile_rounded_up_to_16_and_capped():
+    texts = ["w " * 10] * 99 + ["w " * 300]  # one outlier in 100 rows: the percentile ignores it
+    assert max_length_for(CountingTokenizer(), texts) == 16
+    assert max_length_for(CountingTokenizer(), ["w " * 20] * 50) == 32  # 22 tokens -> 32
+    pairs = max_length_for(CountingTokenizer(), ["w " * 20] * 50, ["w " * 20] * 50)
+    assert pairs == 48  # 22 + 21 = 43 tokens -> 48: pairs are counted together
+    assert max_length_for(CountingTokenizer(), ["w " * 2000] * 5) == 512  # the model's limit
+    tok = CountingTokenizer()
+    tok.model_max_length = int(1e30)  # "no limit" as transformers writes it: 512
+    assert max_length_for(tok, ["w " * 2000] * 5) == 512
+
+
+def test_min_train_steps_raises_max_steps_on_small_data(tmp_path, tokenizer):
+    teacher, student = tiny_bert(num_layers=2, seed=1), tiny_bert(num_layers=1, seed=2)
+    train = tiny_dataset(tokenizer, n=32)  # 4 steps an epoch at batch 8
+    args = DistillationConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=1,
+                              min_train_steps=10, use_cpu=True, report_to="none", save_strategy="no")
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=train, processing_class=tokenizer)
+    assert trainer.args.max_steps == 10
+    trainer.train()
+    assert trainer.state.global_step == 10
+    # more epochs than the floor: the epochs win, max_steps untouched
+    args = DistillationConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=3,
+                              min_train_steps=10, use_cpu=True, report_to="none", save_strategy="no")
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=train, processing_class=tokenizer)
+    assert trainer.args.max_steps == -1
+    with pytest.raises(ValueError, match="min_train_steps must be >= 0"):
+        DistillationConfig(output_dir=str(tmp_path), min_train_steps=-1)
+
+
+def test_pretrained_encoder_as_teacher_is_refused_before_training(tmp_path, capsys):
+    encoder = tmp_path / "encoder"  # a pretrained encoder without a classification head
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(make_tokenizer().vocab), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)).save_pretrained(encoder)
+    make_tokenizer().save_pretrained(encoder)
+    with pytest.raises(ValueError, match="classifier.bias, classifier.weight.*train-teacher"):
+        load_teacher(str(encoder))
+    train = write_rows(tmp_path / "train.csv", sentences(16))
+    out = tmp_path / "run"
+    assert main(["distill", "--teacher", str(encoder), "--train_file", train, "--output_dir", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "never trained" in err and f"train-teacher --pretrained_model {encoder}" in err
+    assert not (out / "student").exists()  # refused before any training
+    fine_tuned = tmp_path / "teacher"  # the same encoder with a trained head loads
+    tiny_bert(num_layers=2).save_pretrained(fine_tuned)
+    assert load_teacher(str(fine_tuned)).config.num_hidden_layers == 2
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv"])
+def test_byte_order_mark_does_not_stick_to_the_first_column(tmp_path, suffix):
+    path = tmp_path / f"train{suffix}"
+    write_rows(path, sentences(6))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # how Excel and GLUE's MRPC files save UTF-8
+    data = load_task_data(DataArguments(train_file=str(path), validation_file=str(path)))
+    assert data.text_column == "sentence" and data.train.column_names[0] == "sentence"
+    assert data.label_names == ["negative", "positive"] and len(data.train) == 6
+
+
+def test_recipe_defaults_end_to_end(tmp_path, pretrained):  # noqa: F811
+    """student_init pretrained, max_length from the texts, teacher_cache_dir auto, min_train_steps, the teacher's
+    floor: the defaults of recipes/sst2_minilm.yaml on tiny data."""
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out = tmp_path / "run"
+    fast = [a for a in FAST if a not in ("--max_steps", "3")]
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--student_init", "pretrained",
+                 "--hidden_weight", "1", "--teacher_cache_dir", "auto", "--min_train_steps", "7",
+                 "--teacher_min_train_steps", "5", "--num_train_epochs", "1", "--results_file",
+                 str(tmp_path / "res.json"), *fast])
+    assert code == 0
+    info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert info["steps"] == 7 and info["student_init"] == "pretrained" and info["train_rows"] == 24
+    assert info["max_length"] == 16  # 99th percentile of these short rows, rounded up to 16
+    assert (out / "teacher_cache" / "meta.json").is_file()
+    teacher_eval = json.loads((out / "teacher" / "eval_results.json").read_text())
+    assert teacher_eval["epoch"] == pytest.approx(5 / 3)  # 5 steps of 3 an epoch: the floor, not the 1 epoch
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert res["wall_s"] >= sum(res["wall_time"].values()) - 1e-6
+
+
+def test_student_init_pretrained_copies_the_base_layers_with_the_teachers_labels(tmp_path, pretrained):  # noqa: F811
+    from hf_distill.stages import ModelArguments, build_student
+
+    teacher = tiny_bert(num_layers=4, hidden=32, heads=4, seed=9, id2label=["negative", "positive"])
+    args = ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained")
+    student = build_student(args, teacher)
+    base = AutoModelForSequenceClassification.from_pretrained(pretrained)
+    assert torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
+                       base.bert.encoder.layer[0].attention.self.query.weight)  # layer 1 of the base (layers 1, 3 of 4)
+    assert torch.equal(student.bert.encoder.layer[1].output.dense.weight, base.bert.encoder.layer[2].output.dense.weight)
+    assert student.config.id2label == {0: "negative", 1: "positive"}
+    other = tmp_path / "other"  # another architecture width: refused with the fix
+    tiny_bert(num_layers=2, hidden=16, heads=2).save_pretrained(other)
+    with pytest.raises(ValueError, match="Pass the teacher's own base as --pretrained_model"):
+        build_student(ModelArguments(pretrained_model=str(other), student_num_layers=2, student_init="pretrained"), teacher)
+    with pytest.raises(ValueError, match="student_init must be one of"):
+        ModelArguments(student_init="random")
+
+
+def test_labels_only_never_runs_the_teacher(tmp_path, tokenizer):
+    teacher, student = tiny_bert(num_layers=2, seed=1), tiny_bert(num_layers=1, seed=2)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the teacher ran although no term reads it")
+
+    teacher.forward = refuse
+    args = DistillationConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=2, use_cpu=True,
+                              report_to="none", save_strategy="no", hard_label_weight=1.0, logit_weight=0.0)
+    assert not args.uses_teacher
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=tiny_dataset(tokenizer, n=16),
+                                  processing_class=tokenizer)
+    trainer.train()
+    assert trainer.state.global_step == 2
