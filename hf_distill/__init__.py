@@ -5,7 +5,8 @@ from .config import DistillationConfig
 from .data import DataArguments, load_task_data, tokenize_split
 from .layer_map import parse_layer_map, uniform_layer_map
 from .student import default_student_layers, student_from_config, student_from_teacher
-from .trainer import DistillationTrainer, load_teacher
+from .teacher import load_teacher
+from .trainer import DistillationTrainer
 
 __version__ = "0.1.0"
 

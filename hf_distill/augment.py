@@ -19,11 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-
-def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob", "replace_prob")) -> None:
-    """Raise ValueError unless both chances are >= 0 and sum to <= 1 (`names`: how the caller calls them)."""
-    if not (0 <= mask_prob and 0 <= replace_prob and mask_prob + replace_prob <= 1):
-        raise ValueError(f"{names[0]} and {names[1]} must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
+from .data import check_probabilities, tokenize_split
 
 
 def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob: float, mask_token: str,
@@ -86,8 +82,6 @@ def with_augmented_rows(rows, raw, data, tokenizer, max_length: int, label2id, c
                         mask_prob: float = 0.1, replace_prob: float = 0.1, seed: int = 42):
     """Tokenized `rows` followed by the tokenized copies of `raw` (the same rows, untokenized), labels -100."""
     from datasets import concatenate_datasets
-
-    from .data import tokenize_split
 
     if mask_prob > 0 and tokenizer.mask_token is None:
         raise ValueError("The tokenizer has no mask token: pass mask_prob=0 (--augment_mask_prob 0).")

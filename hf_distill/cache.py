@@ -34,7 +34,7 @@ import pyarrow as pa
 import torch
 
 from .architectures import unwrap
-from .capture import capture_qkv, check_captured
+from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, forward_arg_names, load_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,7 @@ def _unpadded_rows(dataset, use_token_types: bool):
 
 
 def _forward_accepts(model, name: str) -> bool:
-    from .trainer import _forward_arg_names
-
-    return name in _forward_arg_names(model)
+    return name in forward_arg_names(model)
 
 
 # -- building ---------------------------------------------------------------------------------------------------
@@ -152,7 +150,6 @@ def build_teacher_cache(
     interrupted build never leaves a cache that looks valid.
     """
     from . import __version__
-    from .trainer import _forward_arg_names, load_teacher
 
     teacher = load_teacher(teacher)
     layers_hidden = sorted({int(t) for t in layers_hidden})
@@ -177,7 +174,9 @@ def build_teacher_cache(
     if os.path.isdir(cache_dir) and os.listdir(cache_dir) and not os.path.isfile(os.path.join(cache_dir, META_FILE)):
         raise FileExistsError(f"{cache_dir} exists and is not a teacher cache: pick an empty or new folder.")
 
-    accepted = _forward_arg_names(teacher)
+    live = LiveTeacher(teacher)  # the trainer's own teacher forward
+    needs = TeacherNeeds(tuple(layers_hidden), tuple(layers_attention), frozenset(parts))
+    accepted = live.input_names
     use_tt = "token_type_ids" in accepted and "token_type_ids" in dataset.column_names
     unique: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     data_hash, source_rows, longest = blake2b(digest_size=16), 0, 0
@@ -220,9 +219,7 @@ def build_teacher_cache(
                     features.append(row)
                 enc = tokenizer.pad(features, return_tensors="pt")
                 inputs = {k: v.to(device) for k, v in enc.items() if k in accepted}
-                with capture_qkv(unwrap(teacher), layers_attention, parts) as qkv:
-                    out = teacher(**inputs, output_hidden_states=bool(layers_hidden))
-                check_captured(qkv, layers_attention, parts, "teacher")
+                out = live.outputs(inputs, needs)
                 mask = inputs["attention_mask"].bool()
                 lengths = mask.sum(1).cpu().numpy().astype(np.int32)
                 columns = {
@@ -231,11 +228,11 @@ def build_teacher_cache(
                     "logits": _fixed_list(_to_storage(out.logits, np_dtype, "logits"), out.logits.size(-1)),
                 }
                 for t in layers_hidden:
-                    columns[f"hidden_{t}"] = _token_list(out.hidden_states[t], mask, lengths, np_dtype, f"hidden_{t}")
+                    columns[f"hidden_{t}"] = _token_list(out.hidden[t], mask, lengths, np_dtype, f"hidden_{t}")
                 for t in layers_attention:
                     for p in sorted(parts):
-                        widths[p] = qkv[(t, p)].size(-1)
-                        columns[f"{p}_{t}"] = _token_list(qkv[(t, p)], mask, lengths, np_dtype, f"{p}_{t}")
+                        widths[p] = out.qkv[(t, p)].size(-1)
+                        columns[f"{p}_{t}"] = _token_list(out.qkv[(t, p)], mask, lengths, np_dtype, f"{p}_{t}")
                 table = pa.Table.from_pydict(columns)
                 if writer is None:
                     schema = _features(table.schema).arrow_schema
@@ -337,25 +334,13 @@ def read_meta(cache_dir) -> dict:
     return meta
 
 
-def required_outputs(trainer) -> tuple[list[int], list[int], set[str]]:
-    """(hidden layers, attention layers, Q/K/V parts) of the teacher that this trainer's losses read."""
-    args = trainer.args
-    hidden = sorted({t for t, _ in trainer.layer_pairs}) if args.hidden_weight > 0 else []
-    parts = args.attention_parts
-    attention = sorted({t for t, _ in trainer.attention_pairs}) if parts else []
-    return hidden, attention, parts
-
-
 class TeacherCache:
     """Teacher outputs read from a cache built by `build_teacher_cache`, checked against the trainer first."""
 
-    def __init__(self, cache_dir, meta: dict, dataset, layer_pairs, attention_pairs, label_order, device):
+    def __init__(self, cache_dir, meta: dict, dataset, device):
         self.cache_dir = os.fspath(cache_dir)
         self.meta = meta
         self.dataset = dataset  # memory-mapped; arrow format
-        self.layer_pairs = layer_pairs
-        self.attention_pairs = attention_pairs
-        self.label_order = label_order
         self.device = device
         self.use_token_types = meta["key"]["token_type_ids"]
         keys = dataset.data.column("key").to_pylist()
@@ -373,19 +358,17 @@ class TeacherCache:
         return config
 
     @classmethod
-    def open(cls, cache_dir, trainer) -> "TeacherCache":
+    def open(cls, cache_dir, trainer) -> TeacherCache:
         """Open the cache for `trainer`, or raise ValueError naming what is stale and how to fix it."""
         from datasets import load_from_disk
 
         meta = read_meta(cache_dir)
-        hidden, attention, parts = required_outputs(trainer)
+        needs = trainer.teacher_needs
+        hidden, attention, parts = list(needs.hidden), list(needs.attention), set(needs.parts)
         problems = _stale(meta, trainer, hidden, attention, parts)
         if not problems:
             dataset = load_from_disk(os.path.join(os.fspath(cache_dir), DATA_DIR)).with_format("arrow")
-            cache = cls(
-                cache_dir, meta, dataset, trainer.layer_pairs, trainer.attention_pairs,
-                trainer.teacher_label_order, trainer.args.device,
-            )
+            cache = cls(cache_dir, meta, dataset, trainer.args.device)
             problems = cache._check_data(trainer)
             if not problems:
                 cache._check_live_teacher(trainer)
@@ -489,15 +472,15 @@ class TeacherCache:
             )
         return rows
 
-    def lookup(self, inputs, need_hidden: bool, parts) -> dict:
-        """Teacher outputs for a collated batch, as `DistillationTrainer._teacher_outputs` returns them."""
+    def outputs(self, inputs, needs: TeacherNeeds) -> TeacherOutputs:
+        """Teacher outputs for a collated batch (the `TeacherSource` contract; logits in the teacher's order),
+        zeros at padding."""
         rows = self.rows(inputs)
         mask = inputs.get("attention_mask")
         if mask is None:
             mask = torch.ones_like(inputs["input_ids"])
         mask = mask.bool().cpu()
-        t_hidden = sorted({t for t, _ in self.layer_pairs}) if need_hidden else []
-        t_att = sorted({t for t, _ in self.attention_pairs}) if parts else []
+        t_hidden, t_att, parts = list(needs.hidden), list(needs.attention), set(needs.parts)
         columns = ["logits"] + [f"hidden_{t}" for t in t_hidden] + [f"{p}_{t}" for t in t_att for p in sorted(parts)]
         missing = [c for c in columns if c not in self.dataset.column_names]
         if missing:
@@ -508,15 +491,11 @@ class TeacherCache:
         table = view[rows]  # one gather of all rows: a pyarrow Table
 
         logits = torch.from_numpy(_values(table, "logits")).view(len(rows), -1)
-        if self.label_order is not None:
-            logits = logits[:, self.label_order]
-        result = {"logits": logits.to(self.device), "qkv": {}}
-        if need_hidden:
-            result["hidden"] = {t: self._padded(table, f"hidden_{t}", mask) for t in t_hidden}
-        for t in t_att:
-            for p in sorted(parts):
-                result["qkv"][(t, p)] = self._padded(table, f"{p}_{t}", mask)
-        return result
+        return TeacherOutputs(
+            logits=logits.to(self.device),
+            hidden={t: self._padded(table, f"hidden_{t}", mask) for t in t_hidden},
+            qkv={(t, p): self._padded(table, f"{p}_{t}", mask) for t in t_att for p in sorted(parts)},
+        )
 
     def _padded(self, table: pa.Table, column: str, mask: torch.Tensor) -> torch.Tensor:
         """Flat real-token values -> (B, T, D) float32 with zeros at padding, by one masked assignment."""
@@ -561,4 +540,25 @@ def _stale(meta, trainer, hidden, attention, parts) -> list[str]:
     return problems
 
 
-__all__ = ["TeacherCache", "build_teacher_cache", "read_meta", "required_outputs", "row_key"]
+def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir: str) -> str:
+    """The teacher cache of what `config`'s losses read from `teacher` for this student (what `distill` builds on
+    first use and `hf-distill cache` builds ahead)."""
+    from .layer_map import resolve_pairs
+
+    pairs = resolve_pairs(config, teacher.config.num_hidden_layers, student.config.num_hidden_layers)
+    needs = TeacherNeeds.for_losses(config, *pairs)
+    return build_teacher_cache(
+        teacher,
+        tokenizer,
+        train,
+        cache_dir,
+        layers_hidden=list(needs.hidden),
+        layers_attention=list(needs.attention),
+        parts=set(needs.parts),
+        max_length=data_args.max_length,
+        batch_size=config.per_device_eval_batch_size,
+        device=config.device,
+    )
+
+
+__all__ = ["TeacherCache", "build_teacher_cache", "read_meta", "row_key", "write_cache"]

@@ -51,6 +51,6 @@ def check_captured(captured: dict, layers: list[int], parts: set[str], who: str)
     missing = [(layer, part) for layer in layers for part in parts if (layer, part) not in captured]
     if missing:
         raise RuntimeError(
-            f"The {who}'s forward did not run the Q/K/V projections of layers {sorted({l for l, _ in missing})}: "
+            f"The {who}'s forward did not run the Q/K/V projections of layers {sorted({layer for layer, _ in missing})}: "
             "the attention loss would have nothing to compare. Check `ARCHITECTURES` for this model_type."
         )

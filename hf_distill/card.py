@@ -1,6 +1,6 @@
 """Model card (README.md) for a distilled student.
 
-`render_card(info)` fills the Jinja2 template `model_cards/template.md` and checks the result with
+`render_card(info)` fills the Jinja2 template `hf_distill/templates/card.md` and checks the result with
 `huggingface_hub.ModelCard`; `write_card(output_dir, info)` writes it as `output_dir/README.md`.
 Both work offline: the Hub's own validation (`ModelCard.validate()`, `/api/validate-yaml`) runs
 when the card is pushed (`hf_distill.hub.push_student`).
@@ -15,7 +15,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_card", "write_card", "check_card", "template_path", "REQUIRED_KEYS", "DEFAULT_LICENSE"]
+__all__ = ["render_card", "write_card", "check_card", "template_path", "card_fields", "write_student_card", "redact",
+           "REQUIRED_KEYS", "DEFAULT_LICENSE"]
 
 REQUIRED_KEYS = ("model_name", "teacher", "task_name")
 DEFAULT_LICENSE = "apache-2.0"
@@ -23,22 +24,16 @@ HUB_URL = "https://huggingface.co"
 MISSING = "–"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-TEMPLATE_CANDIDATES = (
-    _PACKAGE_DIR.parent / "model_cards" / "template.md",  # source checkout / editable install
-    _PACKAGE_DIR / "templates" / "card.md",  # fallback for a non-editable install
-)
+TEMPLATE = _PACKAGE_DIR / "templates" / "card.md"  # inside the package: a wheel carries it (package-data)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})?$")
 
 
 def template_path() -> Path:
-    """The card template: `model_cards/template.md` beside the package, else `hf_distill/templates/card.md`."""
-    for candidate in TEMPLATE_CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        "hf_distill model card template not found; looked at: " + ", ".join(str(c) for c in TEMPLATE_CANDIDATES)
-    )
+    """The card template, `hf_distill/templates/card.md`."""
+    if not TEMPLATE.is_file():
+        raise FileNotFoundError(f"hf_distill's model card template is missing: {TEMPLATE}. Reinstall hf_distill.")
+    return TEMPLATE
 
 
 def looks_like_hub_id(name: Any) -> bool:
@@ -335,3 +330,71 @@ def write_card(output_dir: str, info: dict) -> str:
     path = out / "README.md"
     path.write_text(content, encoding="utf-8")
     return str(path)
+
+
+def card_fields(report: dict) -> dict[str, Any]:
+    """The report in the flat form `hf_distill.card` takes (merge into the card's info dict):
+    task_name, metric_name, student_metric, teacher_metric, retention, num_parameters / size_mb
+    {"student", "teacher"}, latency_ms {"student_b1", "teacher_b1", ...} and speedup_b32 (when measured)."""
+    main = report["metric_name"]
+    fields: dict[str, Any] = {
+        "task_name": report.get("task_name"),
+        "metric_name": main,
+        "student_metric": report["student"]["metrics"].get(main),
+        "teacher_metric": report["teacher"]["metrics"].get(main),
+        "retention": report.get("retention"),
+        "num_parameters": {r: report[r]["num_parameters"] for r in ("student", "teacher")},
+        "size_mb": {r: report[r]["size_mb"] for r in ("student", "teacher")},
+        "latency_ms": {f"{r}_{k}": v for r in ("student", "teacher") for k, v in report[r]["latency_ms"].items()},
+    }
+    if report.get("speedup_b32") is not None:
+        fields["speedup_b32"] = report["speedup_b32"]
+    from .report import _json_safe
+
+    return _json_safe(fields)
+
+
+def write_student_card(report: dict, data_args, run_args, student_dir: str) -> str:
+    """Render the model card from the package template (hf_distill/templates/card.md) into `student_dir/README.md`."""
+    from .data import GLUE_TASKS
+    from .teacher import read_teacher_info
+
+    distillation = report.get("distillation", {})
+    task = data_args.task_name or "text-classification"
+    teacher_base = (read_teacher_info(report.get("teacher_dir", "")) or {}).get("base_model")
+    info = {
+        "model_name": run_args.model_name or f"{os.path.basename(os.path.abspath(student_dir))}",
+        "teacher": distillation.get("teacher") or report.get("teacher_dir"),
+        "teacher_base": teacher_base,
+        "dataset": {"name": "glue", "config": data_args.task_name} if data_args.task_name in GLUE_TASKS else None,
+        "loss_weights": distillation.get("loss_weights"),
+        "temperature": distillation.get("temperature"),
+        "layer_map": distillation.get("layer_map"),
+        "student_layers": distillation.get("student_layers"),
+        "command": _reproduce_command(distillation.get("command"), run_args.command),
+        **card_fields(report),
+    }
+    info["task_name"] = task
+    info = {k: v for k, v in info.items() if v is not None}
+    return write_card(student_dir, info)
+
+
+def _reproduce_command(distilled_by: str | None, current: str | None) -> str | None:
+    """The card's command: the one that distilled the student, then this one if it is another (`evaluate`).
+    `current` is `run_args.command`, which `cli.run` sets from the stage's own argv."""
+    return "\n".join(c for c in dict.fromkeys((distilled_by, current)) if c) or None
+
+
+def redact(argv: list[str]) -> list[str]:
+    """Command-line arguments with the values of token options replaced: a card never records a token."""
+    out, hide = [], False
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        if hide:
+            out.append("<redacted>")
+        elif "token" in key and "=" in arg:
+            out.append(f"{key}=<redacted>")
+        else:
+            out.append(arg)
+        hide = key.startswith("--") and "token" in key and "=" not in arg
+    return out

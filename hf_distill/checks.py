@@ -1,4 +1,4 @@
-"""Checks that run before any training step: same tokenizer, same labels. Each error names the fix."""
+"""Checks that run before any training step: same tokenizer (labels: hf_distill.labels). Each error names the fix."""
 
 from __future__ import annotations
 
@@ -12,39 +12,6 @@ PROBE_TEXTS = [
     "naïve café résumé — 3.14, $100 & co.",
     "unbelievably overpriced, underwhelming sequel",
 ]
-
-
-def _is_default_names(names) -> bool:
-    return all(str(n) == f"LABEL_{i}" for i, n in enumerate(names))
-
-
-def check_labels(teacher_config, student_config) -> list[int] | None:
-    """Match labels by name. Returns the teacher index for each student label when the orders differ.
-
-    Same names in another order: aligned (the teacher's logits are permuted), and logged. Different names or
-    counts: refused. Default names (LABEL_0, ...) on either side are taken to be in the same order.
-    """
-    t_n, s_n = teacher_config.num_labels, student_config.num_labels
-    if t_n != s_n:
-        raise ValueError(
-            f"The teacher has {t_n} labels and the student {s_n}. Build the student from the teacher "
-            "(student_from_teacher) or give it the teacher's labels: num_labels, id2label and label2id."
-        )
-    t_names = [teacher_config.id2label[i] for i in range(t_n)]
-    s_names = [student_config.id2label[i] for i in range(s_n)]
-    if t_names == s_names or _is_default_names(t_names) or _is_default_names(s_names):
-        if t_names != s_names:
-            logger.warning("Label names %s / %s: one side has default names; assuming the same order.", t_names, s_names)
-        return None
-    if sorted(map(str.lower, t_names)) != sorted(map(str.lower, s_names)):
-        raise ValueError(
-            f"The teacher's labels {t_names} and the student's {s_names} differ. A teacher can only teach the "
-            "labels it knows: use a teacher fine-tuned on this task, or fix id2label in the student's config."
-        )
-    index = {n.lower(): i for i, n in enumerate(t_names)}
-    order = [index[n.lower()] for n in s_names]
-    logger.warning("Teacher labels %s are in another order than the student's %s: aligning by name.", t_names, s_names)
-    return order
 
 
 def check_tokenizers(student_tokenizer, teacher_tokenizer, student_config, teacher_config, train_dataset=None) -> None:

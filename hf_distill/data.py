@@ -28,6 +28,12 @@ GLUE_VALIDATION_SPLIT = {"mnli": "validation_matched"}
 EXTENSION_TO_BUILDER = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet"}
 
 
+def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob", "replace_prob")) -> None:
+    """Raise ValueError unless both chances are >= 0 and sum to <= 1 (`names`: how the caller calls them)."""
+    if not (0 <= mask_prob and 0 <= replace_prob and mask_prob + replace_prob <= 1):
+        raise ValueError(f"{names[0]} and {names[1]} must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
+
+
 @dataclass
 class DataArguments:
     """Which data to train and evaluate on. Either `task_name` (a GLUE task, from the Hub) or local files."""
@@ -85,8 +91,6 @@ class DataArguments:
     def __post_init__(self):
         if self.augment_copies < 0:
             raise ValueError(f"augment_copies must be >= 0, got {self.augment_copies}.")
-        from .augment import check_probabilities
-
         check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
@@ -271,25 +275,6 @@ def load_task_data(args: DataArguments) -> TaskData:
     )
 
 
-def label_permutation(data_names: list[str], model_label2id: dict[str, int]) -> list[int]:
-    """`perm[i]` = the model's id for dataset label i, matched by name.
-
-    A model whose labels are still the defaults (LABEL_0, ...) is taken to be in the dataset's order.
-    """
-    model_names = set(model_label2id)
-    if model_names == {f"LABEL_{i}" for i in range(len(data_names))}:
-        return list(range(len(data_names)))
-    lower = {str(k).lower(): v for k, v in model_label2id.items()}
-    missing = [n for n in data_names if n.lower() not in lower]
-    if missing or len(model_label2id) != len(data_names):
-        raise ValueError(
-            f"The model's labels {sorted(model_label2id, key=model_label2id.get)} do not match the data's "
-            f"labels {data_names}. Set --class_names so the data's label names match the model's, or use a "
-            "model trained on this task."
-        )
-    return [lower[n.lower()] for n in data_names]
-
-
 def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: dict[str, int] | None = None,
                    gold_labels: bool = True):
     """Tokenize without padding (the collator pads each batch) and map labels to the model's ids by name.
@@ -300,6 +285,8 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
         return None
     perm = None
     if not data.is_regression and label2id is not None:
+        from .labels import label_permutation
+
         perm = label_permutation(data.label_names, label2id)
 
     def encode(batch):

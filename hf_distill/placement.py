@@ -42,3 +42,10 @@ def deepspeed_inference_engine(teacher, accelerator):
     engine.eval()
     engine.config = teacher.config  # callers read .config.num_hidden_layers etc.
     return engine
+
+
+def is_main_process() -> bool:
+    """Whether this process writes shared files (reports, cards, info files): the only one, or rank 0."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process

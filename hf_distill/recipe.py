@@ -15,8 +15,11 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+
+logger = logging.getLogger(__name__)
 
 LENGTH_PERCENTILE = 99
 LENGTH_SAMPLE = 2000  # rows tokenized to find the percentile (a seeded sample of the training rows)
@@ -48,3 +51,13 @@ def max_length_for(tokenizer, texts: list[str], pairs: list[str] | None = None, 
     value = lengths[min(len(lengths) - 1, math.ceil(LENGTH_PERCENTILE / 100 * len(lengths)) - 1)]
     limit = tokenizer.model_max_length if 0 < (tokenizer.model_max_length or 0) <= 100_000 else 512
     return int(min(limit, max(16, 16 * math.ceil(value / 16))))
+
+
+def resolve_max_length(data_args, data, tokenizer) -> int:
+    """`data_args.max_length`, set from the training texts' token lengths when it was not given (hf_distill.recipe)."""
+    if data_args.max_length is None:
+        split = "train" if data.train is not None else "validation"
+        texts, pairs = data.texts(split)
+        data_args.max_length = max_length_for(tokenizer, texts, pairs)
+        logger.info("max_length %d: the 99th percentile of the %s texts' token lengths", data_args.max_length, split)
+    return data_args.max_length

@@ -1,13 +1,11 @@
-"""Student-vs-teacher evaluation report: task metrics, size, parameter count and CPU latency.
+"""Student-vs-teacher evaluation report: task metrics, size, parameter count and CPU latency (measured by
+hf_distill.measure), assembled, rendered as Markdown and written.
 
     from hf_distill.report import build_report, write_report
     report = build_report("out/teacher", "out/student", texts, labels, task_name="sst2")
     write_report(report, "out/report")      # -> out/report/report.json, out/report/report.md
 
-Latency is measured the same way for both models: fp32, eval mode, `torch.inference_mode`,
-`torch.set_num_threads(os.cpu_count())`, real texts in order, each batch tokenized once up front with
-dynamic padding (to the longest text of the batch, truncated at `max_length`), and only the forward
-pass timed with `time.perf_counter`; the median over `runs` timed runs after `warmup` untimed ones.
+Latency is measured the same way for both models (hf_distill.measure.measure_latency_ms).
 """
 
 from __future__ import annotations
@@ -15,175 +13,26 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from hf_distill.labels import is_default_names, model_label_names, relabel_for_student
+from hf_distill.measure import (
+    _check_pairs,
+    _model_device,
+    _tokenize,
+    count_parameters,
+    measure_latency_ms,
+    size_on_disk_mb,
+    weight_files,
+)
 from hf_distill.metrics import build_compute_metrics, is_regression_task, metric_names_for_task
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
-# .bin files that Trainer / accelerate write next to the weights but which are not weights.
-NON_WEIGHT_BIN = frozenset({"training_args.bin"})
-
-
-# --------------------------------------------------------------------------- size
-
-
-def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (shared / tied tensors counted once)."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only))
-
-
-def weight_files(model_dir: str | os.PathLike) -> list[Path]:
-    """The weight files of a saved model folder: its *.safetensors files, or, if there are none, its *.bin
-    files (not `training_args.bin`). A folder holding both formats holds the same weights twice, so only
-    the safetensors copy is counted."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"Not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    safetensors = [p for p in files if p.name.endswith(".safetensors")]
-    if safetensors:
-        return safetensors
-    return [p for p in files if p.name.endswith(".bin") and p.name not in NON_WEIGHT_BIN]
-
-
-def size_on_disk_mb(model_dir: str | os.PathLike) -> float:
-    """Size of the weight files in `model_dir` (see `weight_files`) in MB (1 MB = 1e6 bytes)."""
-    files = weight_files(model_dir)
-    if not files:
-        raise FileNotFoundError(f"No *.safetensors or *.bin weight file in {model_dir}")
-    return sum(p.stat().st_size for p in files) / 1e6
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-def _tokenize(tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int) -> dict:
-    """One batch, padded to its longest member, truncated at `max_length`."""
-    args = (list(texts),) if text_pairs is None else (list(texts), list(text_pairs))
-    return dict(tokenizer(*args, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"))
-
-
-def _check_pairs(texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
-    if text_pairs is not None and len(text_pairs) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(text_pairs)} text_pairs")
-
-
-def _ensure_fp32(model: torch.nn.Module) -> None:
-    """Cast floating-point parameters / buffers to fp32 in place if they are not already."""
-    if any(t.is_floating_point() and t.dtype != torch.float32 for t in list(model.parameters()) + list(model.buffers())):
-        model.float()
-
-
-# --------------------------------------------------------------------------- latency
-
-
-def measure_latency_ms(
-    model: torch.nn.Module,
-    tokenizer,
-    texts: Sequence[str],
-    batch_size: int,
-    max_length: int = 64,
-    runs: int = 30,
-    warmup: int = 3,
-    text_pairs: Sequence[str] | None = None,
-    num_threads: int | None = None,
-) -> dict:
-    """Forward-pass latency of `model` in milliseconds per batch of `batch_size` real texts.
-
-    Run i (warm-up runs first, then the timed runs) uses batch `i % runs`; batch j holds texts
-    `j*batch_size ... (j+1)*batch_size - 1` of `texts` (cycled when there are fewer). All batches are
-    tokenized before timing with dynamic padding and truncation at `max_length`. The model runs in fp32
-    (cast in place if needed), eval mode and `torch.inference_mode`, with `torch.set_num_threads(os.cpu_count())`
-    (the previous thread count and training mode are restored afterwards); `num_threads` overrides the
-    thread count (e.g. 1 on a machine shared with other jobs, where waiting OpenMP threads inflate timings).
-
-    Returns {"median", "p90", "mean", "min", "max"} in ms, plus "batch_size", "runs", "warmup", "threads",
-    "max_length", "dtype" and "mean_seq_len" (mean padded length of the batches).
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    if runs < 1:
-        raise ValueError("runs must be >= 1")
-    if warmup < 0:
-        raise ValueError("warmup must be >= 0")
-    if not texts:
-        raise ValueError("texts is empty")
-    _check_pairs(texts, text_pairs)
-
-    n = len(texts)
-    batches = []
-    for j in range(runs):
-        idx = [(j * batch_size + k) % n for k in range(batch_size)]
-        pairs = None if text_pairs is None else [text_pairs[i] for i in idx]
-        batches.append(_tokenize(tokenizer, [texts[i] for i in idx], pairs, max_length))
-
-    device = _model_device(model)
-    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    was_training = model.training
-    previous_threads = torch.get_num_threads()
-    threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
-    _ensure_fp32(model)
-    model.eval()
-    torch.set_num_threads(threads)
-    times_ms: list[float] = []
-    try:
-        with torch.inference_mode():
-            for i in range(warmup):
-                model(**batches[i % runs])
-            sync()
-            for j in range(runs):
-                batch = batches[j]
-                start = time.perf_counter()
-                model(**batch)
-                sync()
-                times_ms.append((time.perf_counter() - start) * 1000.0)
-    finally:
-        torch.set_num_threads(previous_threads)
-        model.train(was_training)
-
-    arr = np.asarray(times_ms)
-    return {
-        "median": float(np.median(arr)),
-        "p90": float(np.percentile(arr, 90)),
-        "mean": float(arr.mean()),
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-        "batch_size": int(batch_size),
-        "runs": int(runs),
-        "warmup": int(warmup),
-        "threads": int(threads),
-        "max_length": int(max_length),
-        "dtype": "fp32",
-        "mean_seq_len": float(np.mean([b["input_ids"].shape[1] for b in batches])),
-    }
-
-
 # --------------------------------------------------------------------------- metrics
-
-
-def _generic_label_names(names: Sequence[str]) -> bool:
-    return all(str(name) == f"LABEL_{i}" for i, name in enumerate(names))
-
-
-def model_label_names(model_or_config) -> list[str]:
-    """`config.id2label` as a list in id order."""
-    config = getattr(model_or_config, "config", model_or_config)
-    id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-    return [str(id2label[i]) for i in sorted(id2label)]
 
 
 def predict_logits(
@@ -250,7 +99,7 @@ def evaluate_model(
     )
     if label_names is not None and not is_regression:
         names = model_label_names(model)
-        if names and not _generic_label_names(names):
+        if names and not is_default_names(names):
             if [str(n).lower() for n in label_names] != [n.lower() for n in names]:
                 raise ValueError(
                     f"label_names {list(label_names)} do not match the model's id2label {names}; "
@@ -273,17 +122,6 @@ def _load(model_dir: str | os.PathLike):
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.eval(), tokenizer
-
-
-def _student_labels(teacher, student, labels: list) -> list:
-    """Re-index labels given in the teacher's id2label order into the student's order, by name."""
-    t_names, s_names = model_label_names(teacher), model_label_names(student)
-    if t_names == s_names or _generic_label_names(t_names) or _generic_label_names(s_names):
-        return labels
-    if sorted(t_names) != sorted(s_names):
-        raise ValueError(f"Teacher labels {t_names} and student labels {s_names} differ")
-    remap = {i: s_names.index(name) for i, name in enumerate(t_names)}
-    return [remap[int(y)] for y in labels]
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -329,7 +167,8 @@ def build_report(
     threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
     for role, model, tok, model_dir, model_labels in (
         ("teacher", teacher, teacher_tok, teacher_dir, labels),
-        ("student", student, student_tok, student_dir, labels if is_regression else _student_labels(teacher, student, labels)),
+        ("student", student, student_tok, student_dir,
+         labels if is_regression else relabel_for_student(teacher, student, labels)),
     ):
         metrics = evaluate_model(
             model, tok, texts, model_labels, task_name=task_name, text_pairs=text_pairs,
@@ -443,26 +282,6 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def card_fields(report: dict) -> dict[str, Any]:
-    """The report in the flat form `hf_distill.card` takes (merge into the card's info dict):
-    task_name, metric_name, student_metric, teacher_metric, retention, num_parameters / size_mb
-    {"student", "teacher"}, latency_ms {"student_b1", "teacher_b1", ...} and speedup_b32 (when measured)."""
-    main = report["metric_name"]
-    fields: dict[str, Any] = {
-        "task_name": report.get("task_name"),
-        "metric_name": main,
-        "student_metric": report["student"]["metrics"].get(main),
-        "teacher_metric": report["teacher"]["metrics"].get(main),
-        "retention": report.get("retention"),
-        "num_parameters": {r: report[r]["num_parameters"] for r in ("student", "teacher")},
-        "size_mb": {r: report[r]["size_mb"] for r in ("student", "teacher")},
-        "latency_ms": {f"{r}_{k}": v for r in ("student", "teacher") for k, v in report[r]["latency_ms"].items()},
-    }
-    if report.get("speedup_b32") is not None:
-        fields["speedup_b32"] = report["speedup_b32"]
-    return _json_safe(fields)
-
-
 def write_report(report: dict, output_dir: str | os.PathLike) -> tuple[str, str]:
     """Write `report.json` and `report.md` into `output_dir` (created if needed); return their paths."""
     out = Path(output_dir)
@@ -473,9 +292,25 @@ def write_report(report: dict, output_dir: str | os.PathLike) -> tuple[str, str]
     return str(json_path), str(md_path)
 
 
+def headline(report: dict) -> dict:
+    """The figures `bench/results/pipeline_*.json` records."""
+    main = report["metric_name"]
+    return {
+        "teacher": {main: report["teacher"]["metrics"][main], "num_layers": report["teacher"]["num_layers"]},
+        "student": {main: report["student"]["metrics"][main], "num_layers": report["student"]["num_layers"]},
+        "retention": report["retention"],
+        "speedup_b1": report.get("speedup_b1"),
+        "speedup_b32": report.get("speedup_b32"),
+        "latency_ms": {r: report[r]["latency_ms"] for r in ("teacher", "student")},
+        "num_parameters": {r: report[r]["num_parameters"] for r in ("teacher", "student")},
+        "size_mb": {r: report[r]["size_mb"] for r in ("teacher", "student")},
+        "distillation": report.get("distillation"),
+    }
+
+
 __all__ = [
     "build_report",
-    "card_fields",
+    "headline",
     "count_parameters",
     "evaluate_model",
     "measure_latency_ms",

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from .stages import TEACHER_INFO, read_teacher_info
+from .teacher import TEACHER_INFO, read_teacher_info
 
 logger = logging.getLogger(__name__)
 WIDTH_INITS = ("sliced", "fresh")  # how the narrower shapes start
@@ -210,13 +210,15 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
 
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 
-    from .data import load_task_data, tokenize_split
-    from .metrics import build_compute_metrics, metric_names_for_task
-    from .report import count_parameters, measure_latency_ms
-    from .stages import resolve_max_length, resolve_model_path
     from .architectures import ffn_field
+    from .assets import resolve_model_path
+    from .data import load_task_data, tokenize_split
+    from .measure import count_parameters, measure_latency_ms
+    from .metrics import build_compute_metrics, metric_names_for_task
+    from .recipe import resolve_max_length
     from .student import student_from_config, student_from_teacher
-    from .trainer import DistillationTrainer, load_teacher
+    from .teacher import load_teacher
+    from .trainer import DistillationTrainer
 
     if not data_args.train_slice_for_selection:
         data_args.train_slice_for_selection = 2000

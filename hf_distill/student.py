@@ -231,3 +231,57 @@ __all__ = [
     "default_student_layers", "student_from_teacher", "student_from_config", "copied_layers", "sliced_from",
     "sliced_widths", "slice_to", "get_layers",
 ]
+
+
+def _pretrained_base(model_args, teacher):
+    """--pretrained_model as a classifier with the teacher's labels (a new head): where `student_init pretrained`
+    cuts its layers from. It must be the teacher's architecture and vocabulary."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .assets import resolve_model_path
+
+    labels = teacher.config
+    base = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model_path(model_args.pretrained_model), trust_remote_code=model_args.trust_remote_code,
+        num_labels=labels.num_labels, id2label=labels.id2label, label2id=labels.label2id,
+        problem_type=labels.problem_type,
+    )
+    mine, theirs = base.config, teacher.config
+    if (mine.model_type, mine.vocab_size, mine.hidden_size) != (theirs.model_type, theirs.vocab_size, theirs.hidden_size):
+        raise ValueError(
+            f"student_init pretrained: --pretrained_model {model_args.pretrained_model!r} is a {mine.model_type} "
+            f"(vocab {mine.vocab_size}, hidden {mine.hidden_size}) but the teacher is a {theirs.model_type} (vocab "
+            f"{theirs.vocab_size}, hidden {theirs.hidden_size}). Pass the teacher's own base as --pretrained_model, "
+            "or --student_init teacher."
+        )
+    return base
+
+
+def build_student(model_args, teacher):
+    """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers
+    (or, with `student_init pretrained`, the same layers of the encoder the teacher was fine-tuned from)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .assets import resolve_model_path
+
+    if model_args.student:
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_model_path(model_args.student), trust_remote_code=model_args.trust_remote_code
+        )
+    if model_args.student_config:
+        overrides = {}
+        for item in model_args.student_config.split(","):
+            key, _, value = item.partition("=")
+            if not value:
+                raise ValueError(f"student_config: cannot read {item!r}; write key=value pairs separated by commas.")
+            overrides[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+        return student_from_config(teacher, **overrides)
+    source = _pretrained_base(model_args, teacher) if model_args.student_init == "pretrained" else teacher
+    width = {}
+    if model_args.student_width:
+        hidden, heads, ffn = parse_width(model_args.student_width, "student_width")
+        width = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn}
+    if model_args.student_layers:
+        layers = [int(x) for x in model_args.student_layers.split(",") if x.strip()]
+        return student_from_teacher(source, layers=layers, **width)
+    return student_from_teacher(source, num_layers=model_args.student_num_layers, **width)

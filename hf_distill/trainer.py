@@ -10,56 +10,25 @@ Read top to bottom: construction (teacher, checks, projections), the loss, loggi
 
 from __future__ import annotations
 
-import inspect
-import re
 import logging
 import os
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer
+from transformers import AutoTokenizer, Trainer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from . import losses
 from .architectures import hidden_size, num_heads, num_layers, unwrap
 from .capture import capture_qkv, check_captured
-from .checks import check_labels, check_tokenizers
+from .checks import check_tokenizers
 from .config import DistillationConfig
+from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
 from .recipe import steps_per_epoch, training_steps
+from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, load_teacher
 
 logger = logging.getLogger(__name__)
-
-
-def load_teacher(teacher, **kwargs):
-    """A teacher given as a model is used as is; a path or Hub id is loaded as a sequence classifier."""
-    if teacher is None or isinstance(teacher, torch.nn.Module):
-        return teacher
-    if not isinstance(teacher, (str, os.PathLike)):
-        raise TypeError(f"teacher must be a model, a folder or a Hub id, got {type(teacher).__name__}.")
-    path = os.path.expanduser(os.fspath(teacher))
-    hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) and not path.startswith(".")
-    if not os.path.isdir(path) and not hub_id:
-        raise FileNotFoundError(
-            f"Teacher not found: {path!r} is not a folder. Pass the folder written by `hf-distill train-teacher` "
-            "(or any save_pretrained folder), or a Hub model id like 'user/model'."
-        )
-    try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
-    except OSError as err:
-        raise FileNotFoundError(
-            f"Could not load the teacher from {path!r}: {err}. Pass a local folder with config.json and "
-            "model.safetensors, or a Hub id you can reach."
-        ) from err
-    new = sorted(info.get("missing_keys") or ())
-    if new:  # transformers initialised these at random: a pretrained encoder, not a fine-tuned classifier
-        raise ValueError(
-            f"The teacher {path!r} is not a fine-tuned classifier: transformers initialised "
-            f"{', '.join(new[:4])}{' ...' if len(new) > 4 else ''} at random (weights its checkpoint lacks: a "
-            "classification head that was never trained), so it would teach noise. Fine-tune it into a teacher first: `hf-distill train-teacher "
-            f"--pretrained_model {path} --output_dir <dir> ...` (or `hf-distill pipeline`, which does both)."
-        )
-    return model
 
 
 class DistillationTrainer(Trainer):
@@ -99,12 +68,14 @@ class DistillationTrainer(Trainer):
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
 
         self.teacher = self._place_teacher(teacher) if teacher is not None else None
+        # -- where teacher outputs come from: the on-disk cache or the live teacher, behind one contract ---------
+        self.teacher_needs = TeacherNeeds.for_losses(args, self.layer_pairs, self.attention_pairs)
         self.teacher_cache = None
         if args.teacher_cache_dir is not None:
             from .cache import TeacherCache
 
             self.teacher_cache = TeacherCache.open(args.teacher_cache_dir, self)
-        self._teacher_inputs = _forward_arg_names(self.teacher) if self.teacher is not None else None
+        self.teacher_source = self.teacher_cache if self.teacher_cache is not None else LiveTeacher(self.teacher)
         # We reduce the loss over the whole accumulated batch ourselves (see compute_loss), so the Trainer must
         # count num_items_in_batch and must not divide by the accumulation steps again.
         self.model_accepts_loss_kwargs = True
@@ -219,17 +190,16 @@ class DistillationTrainer(Trainer):
             outputs = model(**model_inputs, output_hidden_states=need_hidden)
         if att_on:
             check_captured(s_qkv, s_att_layers, parts, "student")
-        # labels only: the teacher is not run at all
-        teacher = self._teacher_outputs(model_inputs, inputs, need_hidden, parts) if args.uses_teacher else {}
+        teacher = self.teacher_outputs(inputs) if args.uses_teacher else None  # labels only: no teacher at all
 
         terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:
             terms["ce"] = args.hard_label_weight * losses.hard_label_loss(outputs.logits, labels)
         if args.logit_weight > 0:
             if args.logit_loss == "kl" and outputs.logits.size(-1) > 1:
-                kd = losses.soft_kl(outputs.logits, teacher["logits"], args.temperature)
+                kd = losses.soft_kl(outputs.logits, teacher.logits, args.temperature)
             else:
-                kd = losses.logit_mse(outputs.logits, teacher["logits"])
+                kd = losses.logit_mse(outputs.logits, teacher.logits)
             terms["kd"] = args.logit_weight * kd
         if need_hidden:
             terms["hidden"] = args.hidden_weight * self._hidden_loss(model, outputs.hidden_states, teacher, mask)
@@ -238,27 +208,10 @@ class DistillationTrainer(Trainer):
 
         return terms, outputs
 
-    def _teacher_outputs(self, model_inputs, inputs, need_hidden, parts) -> dict:
-        """logits (B, C) in the student's label order; hidden states and Q/K/V of the mapped layers only.
-
-        The teacher runs in inference mode (no autograd bookkeeping at all). Its outputs are then cloned into
-        ordinary tensors, because a loss such as cosine saves its inputs for backward, which inference tensors
-        refuse; the clones are of the few mapped layers only."""
-        if self.teacher_cache is not None:
-            return self.teacher_cache.lookup(inputs, need_hidden, parts)
-        t_att_layers = [t for t, _ in self.attention_pairs] if parts else []
-        teacher_inputs = {k: v for k, v in model_inputs.items() if k in self._teacher_inputs}
-        with torch.inference_mode(), capture_qkv(unwrap(self.teacher), t_att_layers, parts) as t_qkv:
-            out = self.teacher(**teacher_inputs, output_hidden_states=need_hidden)
-        if parts:
-            check_captured(t_qkv, t_att_layers, parts, "teacher")
-        logits = out.logits
-        if self.teacher_label_order is not None:
-            logits = logits[:, self.teacher_label_order]
-        result = {"logits": logits.clone(), "qkv": {key: t.clone() for key, t in t_qkv.items()}}
-        if need_hidden:
-            result["hidden"] = {t: out.hidden_states[t].clone() for t, _ in self.layer_pairs}
-        return result
+    def teacher_outputs(self, inputs) -> TeacherOutputs:
+        """What the losses read from the teacher for a collated batch, from the cache or the live teacher (the
+        trainer does not know which), logits in the student's label order."""
+        return self.teacher_source.outputs(inputs, self.teacher_needs).in_label_order(self.teacher_label_order)
 
     def _hidden_loss(self, model, student_hidden, teacher, mask) -> torch.Tensor:
         projected = hasattr(unwrap(model), PROJECTIONS_ATTR)  # then the forward appended one state per pair
@@ -267,11 +220,11 @@ class DistillationTrainer(Trainer):
         total = 0
         for i, (t, s) in enumerate(self.layer_pairs):
             h = student_hidden[len(student_hidden) - extra + i] if projected else student_hidden[s]  # (B, T, Dt)
-            total = total + loss_fn(h, teacher["hidden"][t], mask)
+            total = total + loss_fn(h, teacher.hidden[t], mask)
         return total
 
     def _attention_loss(self, model, s_qkv, teacher, mask) -> torch.Tensor:
-        t_qkv, total = teacher["qkv"], 0
+        t_qkv, total = teacher.qkv, 0
         if self.args.attention_loss == "tinybert":
             s_heads, t_heads = num_heads(unwrap(model)), self.teacher_config.num_attention_heads
             for t, s in self.attention_pairs:
@@ -354,12 +307,6 @@ def _append_projected_states(projections, student_layers):
         return output
 
     return hook
-
-
-def _forward_arg_names(model) -> set[str]:
-    model = unwrap(model)
-    params = inspect.signature(model.forward).parameters
-    return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 def _cached_teacher_config(args):

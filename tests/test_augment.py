@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_tokenizer, tiny_bert, tiny_dataset
 from datasets import Dataset
+from test_trainer import make_trainer
 
 from hf_distill import losses
 from hf_distill.augment import augment_split, augment_texts, word_frequencies
 from hf_distill.data import TaskData, tokenize_split
-
-from conftest import make_tokenizer, tiny_bert, tiny_dataset
-from test_trainer import make_trainer
 
 SENTENCES = ["a great movie with really good actors", "the worst plot i have seen", "fun", "boring and not fun at all"]
 

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer, BertTokenizerFast, DataCollatorWithPaddi
 from hf_distill import DistillationConfig, DistillationTrainer
 from hf_distill.cache import TeacherCache, build_teacher_cache, row_key
 from hf_distill.layer_map import PROJECTIONS_ATTR
+from hf_distill.teacher import TeacherNeeds
 
 RTOL, ATOL = 1e-2, 1e-6
 MIXES = {
@@ -134,14 +135,14 @@ def test_teacher_none_reads_config_labels_and_outputs_from_cache(tmp_path):
     assert trainer.teacher_label_order == [1, 0]
     assert TeacherCache.read_teacher_config(path).id2label == {0: "negative", 1: "positive"}
     inputs = first_batch(trainer)
-    got = trainer._teacher_outputs(None, inputs, True, set())
+    got = trainer.teacher_outputs(inputs)
     with torch.no_grad():
         out = teacher(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], output_hidden_states=True)
-    torch.testing.assert_close(got["logits"], out.logits[:, [1, 0]], rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(got.logits, out.logits[:, [1, 0]], rtol=RTOL, atol=ATOL)
     mask = inputs["attention_mask"].bool()
     for t in (2, 4):
-        torch.testing.assert_close(got["hidden"][t][mask], out.hidden_states[t][mask], rtol=RTOL, atol=ATOL)
-        assert not got["hidden"][t][~mask].any()
+        torch.testing.assert_close(got.hidden[t][mask], out.hidden_states[t][mask], rtol=RTOL, atol=ATOL)
+        assert not got.hidden[t][~mask].any()
     trainer.train()
     trainer.save_model(str(tmp_path / "student"))
     assert len([h for h in trainer.state.log_history if "loss" in h]) == 3
@@ -233,12 +234,13 @@ def test_lookup_does_not_depend_on_padding(tmp_path, cache_dir):
     rows = [dict(r) for r in tiny_dataset(tok, n=6)]
     short = DataCollatorWithPadding(tok)(rows)
     long = DataCollatorWithPadding(tok, padding="max_length", max_length=20)(rows)
-    a = trainer.teacher_cache.lookup(short, True, {"q"})
-    b = trainer.teacher_cache.lookup(long, True, {"q"})
-    assert torch.equal(a["logits"], b["logits"])
-    t = a["hidden"][4].shape[1]
-    assert torch.equal(a["hidden"][4], b["hidden"][4][:, :t]) and not b["hidden"][4][:, t:].any()
-    assert torch.equal(a["qkv"][(2, "q")], b["qkv"][(2, "q")][:, :t]) and set(a["qkv"]) == {(2, "q"), (4, "q")}
+    needs = TeacherNeeds(hidden=(2, 4), attention=(2, 4), parts=frozenset({"q"}))
+    a = trainer.teacher_cache.outputs(short, needs)
+    b = trainer.teacher_cache.outputs(long, needs)
+    assert torch.equal(a.logits, b.logits)
+    t = a.hidden[4].shape[1]
+    assert torch.equal(a.hidden[4], b.hidden[4][:, :t]) and not b.hidden[4][:, t:].any()
+    assert torch.equal(a.qkv[(2, "q")], b.qkv[(2, "q")][:, :t]) and set(a.qkv) == {(2, "q"), (4, "q")}
 
 
 def test_sentence_pairs_keep_token_type_ids(tmp_path):
@@ -251,15 +253,15 @@ def test_sentence_pairs_keep_token_type_ids(tmp_path):
     trainer = make_trainer(tmp_path, teacher=teacher, dataset=data, teacher_cache_dir=path, hidden_weight=1.0)
     inputs = first_batch(trainer)
     assert inputs["token_type_ids"].any()
-    got = trainer.teacher_cache.lookup(inputs, True, set())
+    got = trainer.teacher_cache.outputs(inputs, trainer.teacher_needs)
     with torch.no_grad():
         out = teacher(**{k: v for k, v in inputs.items() if k != "labels"}, output_hidden_states=True)
-    torch.testing.assert_close(got["logits"], out.logits, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(got.logits, out.logits, rtol=RTOL, atol=ATOL)
     mask = inputs["attention_mask"].bool()
-    torch.testing.assert_close(got["hidden"][4][mask], out.hidden_states[4][mask], rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(got.hidden[4][mask], out.hidden_states[4][mask], rtol=RTOL, atol=ATOL)
     zero_types = {k: v for k, v in inputs.items() if k != "token_type_ids"}  # other teacher input: other rows
     with pytest.raises(ValueError, match="not in the teacher cache"):
-        trainer.teacher_cache.lookup(zero_types, True, set())
+        trainer.teacher_cache.outputs(zero_types, trainer.teacher_needs)
 
 
 def test_bf16_autocast_trains_from_cache_and_keeps_fp32_weights(tmp_path, cache_dir):

@@ -1,12 +1,11 @@
 """Q/K/V hooks give the attention the losses need under sdpa, equal to eager attention."""
 
+import pytest
 import torch
 from conftest import tiny_bert
 
 from hf_distill.capture import capture_qkv, check_captured
 from hf_distill.losses import attention_scores
-
-import pytest
 
 
 def test_sdpa_returns_no_attentions_but_hooks_do():

@@ -31,8 +31,9 @@ FULL = {
 MINIMAL = {"model_name": "tiny-student", "teacher": "/models/my-teacher", "task_name": "sst2"}
 
 
-def test_template_is_the_single_model_cards_file():
-    assert template_path() == Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
+def test_template_is_the_single_file_inside_the_package():
+    assert template_path() == Path(__file__).resolve().parent.parent / "hf_distill" / "templates" / "card.md"
+    assert not (Path(__file__).resolve().parent.parent / "model_cards" / "template.md").exists()
 
 
 def test_full_card_metadata_and_model_index():
@@ -143,9 +144,8 @@ def test_write_card(tmp_path):
 
 def test_card_validates_against_fake_hub(monkeypatch):
     """ModelCard.validate() posts to {ENDPOINT}/api/validate-yaml; point it at the local fake Hub."""
+    from helpers.hub_server import start_server, stop
     from huggingface_hub import constants
-
-    from hub_server import start_server, stop
 
     server, url = start_server()
     try:

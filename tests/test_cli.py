@@ -100,7 +100,8 @@ def test_bad_data_fails_before_training(tmp_path, pretrained):
 
 def test_distill_missing_teacher(tmp_path, capsys):
     train = write_rows(tmp_path / "train.csv", sentences(8))
-    code = main(["distill", "--teacher", str(tmp_path / "nope"), "--train_file", train, "--output_dir", str(tmp_path / "o"), *FAST])
+    code = main(["distill", "--teacher", str(tmp_path / "nope"), "--train_file", train,
+                 "--output_dir", str(tmp_path / "o"), *FAST])
     assert code == 2
     assert "Teacher not found" in capsys.readouterr().err
 
@@ -138,7 +139,8 @@ def test_pipeline_with_teacher_cache(tmp_path, pretrained):
 
 def test_student_width_builds_the_sliced_student_search_prints():
     """`--student_width` (what `search` prints for a sliced shape) slices the copied layers; bad specs are named."""
-    from hf_distill.stages import ModelArguments, build_student
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.student import build_student
 
     teacher = tiny_bert(num_layers=4, hidden=32, heads=4, seed=3)  # head size 8
     student = build_student(ModelArguments(student_num_layers=2, student_width="16:2:32"), teacher)

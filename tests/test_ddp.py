@@ -1,5 +1,5 @@
 """DistillationTrainer under real DDP: two CPU processes over gloo (recipes/accelerate/cpu_ddp_2proc.yaml) against one
-process with the same global batch. See tests/ddp_worker.py for the run itself.
+process with the same global batch. See tests/helpers/ddp_worker.py for the run itself.
 
 Why the two runs must agree: both train on the same 8 rows per step (a sequential sampler: one process takes rows
 8k..8k+7, or rank 0 takes 8k..8k+3 and rank 1 8k+4..8k+7), rows are padded to one fixed length, dropout is 0, and
@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER = ROOT / "tests" / "ddp_worker.py"
+WORKER = ROOT / "tests" / "helpers" / "ddp_worker.py"
 DDP_CONFIG = ROOT / "recipes" / "accelerate" / "cpu_ddp_2proc.yaml"
 TIMEOUT = 300
 STEPS = 4

@@ -1,4 +1,4 @@
-"""Pushing a student to a local fake Hub (tests/hub_server.py) and loading it back with transformers."""
+"""Pushing a student to a local fake Hub (tests/helpers/hub_server.py) and loading it back with transformers."""
 
 import json
 import os
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import make_tokenizer, tiny_bert
-from hub_server import start_server, stop
+from helpers.hub_server import start_server, stop
 
 from hf_distill.card import write_card
 from hf_distill.hub import PushError, push_student

@@ -11,9 +11,8 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertMod
 
 from hf_distill import DistillationConfig, DistillationTrainer
 from hf_distill.cli import main
-from hf_distill.data import DataArguments, load_task_data
 from hf_distill.recipe import max_length_for, steps_per_epoch, training_steps
-from hf_distill.trainer import load_teacher
+from hf_distill.teacher import load_teacher
 
 
 def test_training_steps_take_the_larger_of_epochs_and_the_floor():
@@ -85,16 +84,6 @@ def test_pretrained_encoder_as_teacher_is_refused_before_training(tmp_path, caps
     assert load_teacher(str(fine_tuned)).config.num_hidden_layers == 2
 
 
-@pytest.mark.parametrize("suffix", [".tsv", ".csv"])
-def test_byte_order_mark_does_not_stick_to_the_first_column(tmp_path, suffix):
-    path = tmp_path / f"train{suffix}"
-    write_rows(path, sentences(6))
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # how Excel and GLUE's MRPC files save UTF-8
-    data = load_task_data(DataArguments(train_file=str(path), validation_file=str(path)))
-    assert data.text_column == "sentence" and data.train.column_names[0] == "sentence"
-    assert data.label_names == ["negative", "positive"] and len(data.train) == 6
-
-
 def test_recipe_defaults_end_to_end(tmp_path, pretrained):  # noqa: F811
     """student_init pretrained, max_length from the texts, teacher_cache_dir auto, min_train_steps, the teacher's
     floor: the defaults of recipes/sst2_minilm.yaml on tiny data."""
@@ -119,7 +108,8 @@ def test_recipe_defaults_end_to_end(tmp_path, pretrained):  # noqa: F811
 
 
 def test_student_init_pretrained_copies_the_base_layers_with_the_teachers_labels(tmp_path, pretrained):  # noqa: F811
-    from hf_distill.stages import ModelArguments, build_student
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.student import build_student
 
     teacher = tiny_bert(num_layers=4, hidden=32, heads=4, seed=9, id2label=["negative", "positive"])
     args = ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained")

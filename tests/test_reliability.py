@@ -15,7 +15,7 @@ from transformers import DataCollatorWithPadding, TrainerCallback
 from hf_distill import DistillationConfig, DistillationTrainer
 from hf_distill.layer_map import PROJECTIONS_FILE
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_worker.py")
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "train_worker.py")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 

@@ -9,8 +9,8 @@ from conftest import NEGATIVE, POSITIVE, make_tokenizer, tiny_bert
 from hf_distill.cli import main
 from hf_distill.search import (
     SearchArguments,
-    _goal_line,
     Shape,
+    _goal_line,
     candidate_shapes,
     choose,
     pareto_front,

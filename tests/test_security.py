@@ -3,7 +3,8 @@
 import re
 from pathlib import Path
 
-from hf_distill.stages import ModelArguments, redact
+from hf_distill.arguments import ModelArguments
+from hf_distill.card import redact
 
 SOURCE = Path(__file__).resolve().parent.parent / "hf_distill"
 

@@ -105,8 +105,9 @@ def test_teacher_runs_in_inference_mode_and_its_outputs_feed_backward(tmp_path):
 
 def test_attention_term_from_nothing_fails(tmp_path, monkeypatch):
     """If the Q/K/V hooks caught nothing (as an empty attentions tuple would give), training must fail."""
-    import hf_distill.trainer as trainer_module
     from contextlib import contextmanager
+
+    import hf_distill.trainer as trainer_module
 
     @contextmanager
     def capture_nothing(model, layers, parts):
@@ -222,9 +223,7 @@ def test_teacher_path_and_same_labels_in_other_order(tmp_path):
     inputs = batch(trainer)
     with torch.no_grad():
         raw = trainer.teacher(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
-        aligned = trainer._teacher_outputs(
-            {k: v for k, v in inputs.items() if k != "labels"}, inputs, False, set()
-        )["logits"]
+        aligned = trainer.teacher_outputs(inputs).logits
     assert torch.equal(aligned[:, 0], raw[:, 1]) and torch.equal(aligned[:, 1], raw[:, 0])
 
 

@@ -14,8 +14,8 @@ scipy). `evaluate.load` reads them from the local folder, so they work with `HF_
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -181,7 +181,8 @@ def build_compute_metrics(
         for name, module in modules.items():
             kwargs = {}
             if name == "f1" and not is_regression:
-                n_classes = predictions.shape[-1] if predictions.ndim >= 2 else int(max(preds.max(initial=0), refs.max(initial=0))) + 1
+                largest = int(max(preds.max(initial=0), refs.max(initial=0)))
+                n_classes = predictions.shape[-1] if predictions.ndim >= 2 else largest + 1
                 if n_classes > 2:
                     kwargs["average"] = "macro"
             out = module.compute(predictions=preds.tolist(), references=refs.tolist(), **kwargs)

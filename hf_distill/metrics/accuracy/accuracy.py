@@ -45,7 +45,8 @@ class Accuracy(evaluate.Metric):
     def _info(self):
         if self.config_name == "multilabel":
             features = datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("int32")), "references": datasets.Sequence(datasets.Value("int32"))}
+                {"predictions": datasets.Sequence(datasets.Value("int32")),
+                 "references": datasets.Sequence(datasets.Value("int32"))}
             )
         else:
             features = datasets.Features({"predictions": datasets.Value("int32"), "references": datasets.Value("int32")})

@@ -49,7 +49,8 @@ class F1(evaluate.Metric):
     def _info(self):
         if self.config_name == "multilabel":
             features = datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("int32")), "references": datasets.Sequence(datasets.Value("int32"))}
+                {"predictions": datasets.Sequence(datasets.Value("int32")),
+                 "references": datasets.Sequence(datasets.Value("int32"))}
             )
         else:
             features = datasets.Features({"predictions": datasets.Value("int32"), "references": datasets.Value("int32")})
@@ -61,7 +62,8 @@ class F1(evaluate.Metric):
             reference_urls=["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.f1_score.html"],
         )
 
-    def _compute(self, predictions, references, labels=None, pos_label=1, average="binary", sample_weight=None, zero_division="warn"):
+    def _compute(self, predictions, references, labels=None, pos_label=1, average="binary", sample_weight=None,
+                 zero_division="warn"):
         score = f1_score(
             references,
             predictions,

@@ -2,8 +2,8 @@
 
     accelerate launch --config_file recipes/accelerate/cpu_ddp_2proc.yaml --num_processes 2 --num_machines 1 \
         --mixed_precision no --dynamo_backend no --main_process_port <port> \
-        tests/ddp_worker.py OUT --per_device_train_batch_size 4 [--mix full|hidden_only]
-    python tests/ddp_worker.py OUT --per_device_train_batch_size 8 [--mix full|hidden_only]
+        tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 4 [--mix full|hidden_only]
+    python tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 8 [--mix full|hidden_only]
 
 Same models (fixed seeds), same rows, same global batch of 8 rows per step in both: the sampler is sequential,
 so step k trains on rows 8k..8k+7 whether one process takes all 8 or rank 0 takes 8k..8k+3 and rank 1 the rest
@@ -24,8 +24,8 @@ import json
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(HERE)]  # conftest (tiny models) and hf_distill from the checkout
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # conftest (tiny models) and hf_distill from the checkout
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

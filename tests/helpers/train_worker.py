@@ -1,6 +1,6 @@
 """A tiny distillation run in its own process, for kill-and-resume tests.
 
-    python tests/train_worker.py OUT_DIR [--resume CHECKPOINT] [--hang-after-save STEP]
+    python tests/helpers/train_worker.py OUT_DIR [--resume CHECKPOINT] [--hang-after-save STEP]
 
 With --hang-after-save, the process writes OUT_DIR/saved-STEP once checkpoint-STEP is on disk and then
 sleeps, so the test can SIGKILL it at a known point.
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: conftest
 
 from conftest import make_tokenizer, tiny_bert, tiny_dataset  # noqa: E402
 from transformers import DataCollatorWithPadding, TrainerCallback  # noqa: E402

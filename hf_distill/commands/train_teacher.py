@@ -1,0 +1,89 @@
+"""`hf-distill train-teacher`: fine-tune a pretrained encoder into the teacher classifier.
+
+    hf-distill train-teacher --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm
+
+The teacher is saved to --teacher, else <output_dir>/teacher, with hf_distill_teacher.json (its base model and
+the rows it trained on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from ..arguments import ModelArguments, Parsed, RunArguments
+from ..assets import PYPI_HUB_IDS, resolve_model_path
+from ..config import DistillationConfig
+from ..data import DataArguments, load_task_data, tokenize_split
+from ..labels import label_config
+from ..placement import is_main_process
+from ..recipe import resolve_max_length
+from ..teacher import TEACHER_INFO
+
+SUMMARY = "fine-tune a pretrained encoder into a teacher classifier"
+ARGUMENTS = (ModelArguments, DataArguments, DistillationConfig, RunArguments)
+logger = logging.getLogger(__name__)
+
+
+def run(args: Parsed) -> str:
+    return train_teacher(args.model, args.data, args.config, args.teacher_dir)
+
+
+def train_teacher(model_args: ModelArguments, data_args: DataArguments, training_args, output_dir: str) -> str:
+    """Fine-tune a pretrained encoder into a teacher classifier; returns the folder it was saved to."""
+    import copy
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
+
+    from ..metrics import build_compute_metrics
+
+    data = load_task_data(data_args)
+    if data.train is None:
+        raise ValueError("train-teacher needs training data: pass --train_file or --task_name.")
+    source = resolve_model_path(model_args.pretrained_model)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, trust_remote_code=model_args.trust_remote_code, **label_config(data)
+    )
+    resolve_max_length(data_args, data, tokenizer)
+    train = tokenize_split(data.train, data, tokenizer, data_args.max_length, model.config.label2id)
+    validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
+    args = copy.copy(training_args)
+    args.output_dir = output_dir
+    args.learning_rate = model_args.teacher_learning_rate
+    args.num_train_epochs = model_args.teacher_num_train_epochs
+    if model_args.teacher_min_train_steps and args.max_steps <= 0:
+        from ..recipe import training_steps
+
+        rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        steps = training_steps(len(train), rows_per_step, args.num_train_epochs, model_args.teacher_min_train_steps)
+        if steps > training_steps(len(train), rows_per_step, args.num_train_epochs, 0):
+            args.max_steps = steps
+            logger.info("train-teacher: %d steps (teacher_min_train_steps) instead of %g epochs", steps, args.num_train_epochs)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(output_dir)
+    if is_main_process():
+        base = PYPI_HUB_IDS.get(model_args.pretrained_model, model_args.pretrained_model)
+        with open(os.path.join(output_dir, TEACHER_INFO), "w") as f:
+            info = {
+                "base_model": base,
+                "task_name": data_args.task_name,
+                "train_rows": len(train),  # the rows it trained on: the last held_out_rows were kept out
+                "held_out_rows": data_args.train_slice_for_selection or 0,
+            }
+            json.dump(info, f, indent=2)
+    if validation is not None:
+        metrics = trainer.evaluate()
+        trainer.save_metrics("eval", metrics)
+        logger.info("teacher validation metrics: %s", metrics)
+    return output_dir
