@@ -15,8 +15,7 @@ import time
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-from hf_distill import (DataArguments, DistillationConfig, load_task_data, load_teacher, student_from_teacher,
-                        tokenize_split)
+from hf_distill import DataArguments, DistillationConfig, load_task_data, load_teacher, student_from_teacher, tokenize_split
 from hf_distill.assets import minilm_l6_path, sst2_dir
 from hf_distill.report import evaluate_model
 
@@ -59,7 +58,8 @@ def ensure_teacher(path: str = DEFAULT_TEACHER) -> str:
     """The fine-tuned teacher; trained here (1 epoch, lr 5e-5, seed 42, ~22 min on 2 cores) when `path` is missing."""
     if os.path.isfile(os.path.join(path, "model.safetensors")):
         return path
-    from hf_distill.stages import ModelArguments, train_teacher
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.commands.train_teacher import train_teacher
 
     print(f"no teacher in {path}: fine-tuning the pretrained MiniLM-L6 on SST-2 (1 epoch)", flush=True)
     args = DistillationConfig(output_dir=path, per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=64,

@@ -38,7 +38,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from hf_distill import load_task_data
 from hf_distill.augment import with_augmented_rows
-from hf_distill.report import count_parameters
+from hf_distill.measure import count_parameters
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -108,14 +108,14 @@ def run_textbrewer(ctx, student, layers, seed, out):
 def _cache(ctx, config, student, layers, rows=None, name=None):
     """The teacher cache for this student depth: built once, its build time charged to every run that uses it.
     `rows` and `name`: a cache over other rows (augmented ones), in its own folder."""
-    from hf_distill.stages import _write_cache
+    from hf_distill.cache import write_cache
 
     name = name or f"teacher_cache_{layers}L"
     cache_dir = os.path.join(WORK_DIR, name)
     record = os.path.join(WORK_DIR, f"{name}.json")
     if not os.path.isfile(record) or not os.path.isfile(os.path.join(cache_dir, "meta.json")):
         with common.Stopwatch() as clock:
-            _write_cache(config, common.data_args(), ctx["teacher"], ctx["tokenizer"], student,
+            write_cache(config, common.data_args(), ctx["teacher"], ctx["tokenizer"], student,
                          ctx["train"] if rows is None else rows, cache_dir)
         common.write_json(record, {"build_seconds": clock.seconds, "size_mb": common.folder_bytes(cache_dir) / 2**20})
     with open(record) as f:
@@ -173,7 +173,7 @@ def run_file(layers, method, seed):
 
 
 def latency_b32(model, ctx):
-    from hf_distill.report import measure_latency_ms
+    from hf_distill.measure import measure_latency_ms
 
     return measure_latency_ms(model, ctx["tokenizer"], ctx["texts"], batch_size=32, max_length=common.MAX_LENGTH)["median"]
 
@@ -366,7 +366,8 @@ def _earlier_recipe_lines(teacher_accuracy):
         summary = _summary(_read_rows(os.path.join(RUNS_DIR, folder)), teacher_accuracy)
         if not summary:
             continue
-        lines += ["", f"Recipe {folder.removeprefix('recipe_')} ({what}; superseded), same teacher, runs in quality/{folder}/:", ""]
+        name = folder.removeprefix("recipe_")
+        lines += ["", f"Recipe {name} ({what}; superseded), same teacher, runs in quality/{folder}/:", ""]
         for layers, methods in sorted(summary.items(), reverse=True):
             for method, m in sorted(methods.items(), reverse=True):
                 lines.append(f"- {layers} layers, {NAMES[method]}: seeds {','.join(map(str, m['seeds']))}, "
@@ -388,7 +389,8 @@ def _plot(payload):
         pts = [(r["latency_ms_b32"], r["accuracy"]) for r in payload["rows"] if r["method"] == method]
         if pts:
             ax.scatter(*zip(*pts), marker=marker, s=90 if marker == "*" else 40, label=NAMES[method], alpha=0.8)
-    ax.scatter([payload["teacher_latency_ms_b32"]], [payload["teacher_accuracy"]], marker="D", color="k", label="teacher (6 layers)")
+    ax.scatter([payload["teacher_latency_ms_b32"]], [payload["teacher_accuracy"]], marker="D", color="k",
+               label="teacher (6 layers)")
     ax.set_xlabel("CPU latency, batch 32 (ms, median)")
     ax.set_ylabel("SST-2 validation accuracy")
     ax.set_title("Distilled MiniLM students on SST-2 (each point one seed)")

@@ -50,8 +50,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 from hf_distill import DistillationConfig, DistillationTrainer, load_task_data, tokenize_split  # noqa: E402
-from hf_distill.cache import read_meta  # noqa: E402
-from hf_distill.stages import _write_cache  # noqa: E402  (how `hf-distill distill` builds a missing cache)
+from hf_distill.cache import (
+    read_meta,  # noqa: E402
+    write_cache,  # noqa: E402  (how `hf-distill distill` builds a missing cache)
+)
 
 STUDENT_LAYERS = 3
 SEED = 42
@@ -223,7 +225,7 @@ def build_cache(teacher, tokenizer, train, tmp: str) -> tuple[str, dict]:
     config = training_args(DistillationConfig, os.path.join(tmp, "cache"), 1, **common.HF_DISTILL_LOSSES)
     student = common.pretrained_student(teacher.config, STUDENT_LAYERS, seed=SEED)
     with common.Stopwatch() as watch:
-        _write_cache(config, common.data_args(), teacher, tokenizer, student, train, cache_dir)
+        write_cache(config, common.data_args(), teacher, tokenizer, student, train, cache_dir)
     meta = read_meta(cache_dir)
     size = common.folder_bytes(cache_dir)
     return cache_dir, {

@@ -94,6 +94,7 @@ def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
     if task.text_pair_column:
         recipe["text_pair_column"] = task.text_pair_column
     recipe.update(entry.options)
+    recipe["latency_threads"] = 1  # the suite may share the 2 cores with another job: single-thread latency
     if smoke:
         recipe.update(max_steps=4, min_train_steps=0, teacher_min_train_steps=0, latency_runs=2, latency_warmup=1,
                       save_strategy="no", logging_steps=1)
@@ -152,7 +153,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str) -> dict | Non
             argv += [f"--{key}", str(value)]
         result["train_s"][student] = run(python_cmd("distill", *argv), os.path.join(folder, "distill.log"))
         run(python_cmd("evaluate", "--config", recipe, "--teacher", teacher_dir, "--output_dir", folder,
-                       "--latency_runs", "2" if smoke else "10"), os.path.join(folder, "evaluate.log"))
+                       "--latency_runs", "2" if smoke else "20"), os.path.join(folder, "evaluate.log"))
         evaluated = read_json(os.path.join(folder, "report.json"))
         result[student] = main_metric(evaluated)
         result[f"{student}_metrics"] = evaluated["student"]["metrics"]
