@@ -2,6 +2,7 @@
 trained, and data files that start with a UTF-8 byte-order mark."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertMod
 
 from hf_distill import DistillationConfig, DistillationTrainer
 from hf_distill.cli import main
-from hf_distill.recipe import max_length_for, steps_per_epoch, training_steps
+from hf_distill.recipe import max_length_for, scaled_learning_rate, steps_per_epoch, training_steps
 from hf_distill.teacher import load_teacher
 
 
@@ -33,6 +34,15 @@ class CountingTokenizer:
         assert truncation is False
         pairs = pairs or [None] * len(texts)
         return {"input_ids": [[0] * (len(t.split()) + 2 + (len(p.split()) + 1 if p else 0)) for t, p in zip(texts, pairs)]}
+
+
+def test_learning_rate_scales_inversely_with_width():
+    assert scaled_learning_rate(1e-4, 768, 384) == pytest.approx(5e-5)
+    assert scaled_learning_rate(1e-4, 384, 384) == pytest.approx(1e-4)
+    assert scaled_learning_rate(1e-4, 192, 384) == pytest.approx(2e-4)
+    assert scaled_learning_rate(3e-5, 768, None) == 3e-5  # no reference width: as given
+    with pytest.raises(ValueError, match="widths must be > 0"):
+        scaled_learning_rate(1e-4, 0, 384)
 
 
 def test_max_length_is_the_99th_percentile_rounded_up_to_16_and_capped():
@@ -84,22 +94,26 @@ def test_pretrained_encoder_as_teacher_is_refused_before_training(tmp_path, caps
     assert load_teacher(str(fine_tuned)).config.num_hidden_layers == 2
 
 
-def test_recipe_defaults_end_to_end(tmp_path, pretrained):  # noqa: F811
+def test_recipe_defaults_end_to_end(tmp_path, pretrained, caplog):  # noqa: F811
     """student_init pretrained, max_length from the texts, teacher_cache_dir auto, min_train_steps, the teacher's
     floor: the defaults of recipes/sst2_minilm.yaml on tiny data."""
     train = write_rows(tmp_path / "train.csv", sentences(24))
     val = write_rows(tmp_path / "val.csv", sentences(6))
     out = tmp_path / "run"
     fast = [a for a in FAST if a not in ("--max_steps", "3")]
+    caplog.set_level(logging.INFO, logger="hf_distill")
     code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
                  "--output_dir", str(out), "--student_num_layers", "2", "--student_init", "pretrained",
                  "--hidden_weight", "1", "--teacher_cache_dir", "auto", "--min_train_steps", "7",
-                 "--teacher_min_train_steps", "5", "--num_train_epochs", "1", "--results_file",
+                 "--teacher_min_train_steps", "5", "--num_train_epochs", "1", "--learning_rate", "1e-4",
+                 "--teacher_learning_rate", "3e-4", "--lr_reference_width", "16", "--results_file",
                  str(tmp_path / "res.json"), *fast])
     assert code == 0
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["steps"] == 7 and info["student_init"] == "pretrained" and info["train_rows"] == 24
     assert info["max_length"] == 16  # 99th percentile of these short rows, rounded up to 16
+    assert info["learning_rate"] == pytest.approx(5e-5)  # 1e-4 for width 16, the student is 32 wide
+    assert "train-teacher learning rate 0.00015" in caplog.text  # 3e-4 for width 16, the teacher is 32 wide
     assert (out / "teacher_cache" / "meta.json").is_file()
     teacher_eval = json.loads((out / "teacher" / "eval_results.json").read_text())
     assert teacher_eval["epoch"] == pytest.approx(5 / 3)  # 5 steps of 3 an epoch: the floor, not the 1 epoch

@@ -18,7 +18,7 @@ from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
 from ..placement import is_main_process
-from ..recipe import resolve_max_length
+from ..recipe import apply_learning_rate_rule, resolve_max_length
 from ..teacher import TEACHER_INFO
 
 SUMMARY = "fine-tune a pretrained encoder into a teacher classifier"
@@ -51,7 +51,8 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
     args = copy.copy(training_args)
     args.output_dir = output_dir
-    args.learning_rate = model_args.teacher_learning_rate
+    args.learning_rate = apply_learning_rate_rule(model_args.teacher_learning_rate, model, model_args.lr_reference_width,
+                                                  "train-teacher")
     args.num_train_epochs = model_args.teacher_num_train_epochs
     if model_args.teacher_min_train_steps and args.max_steps <= 0:
         from ..recipe import training_steps
