@@ -36,7 +36,8 @@ def build(attn, path, train, tok, out):
 
 def time_steps(trainer):
     trainer.create_optimizer_and_scheduler(num_training_steps=STEPS + WARMUP)
-    batches = [trainer._prepare_inputs(b) for b, _ in zip(trainer.get_train_dataloader(), range(STEPS + WARMUP))]
+    loader = zip(trainer.get_train_dataloader(), range(STEPS + WARMUP))
+    batches = [{k: v.to(trainer.args.device) for k, v in b.items()} for b, _ in loader]
     times, attention = [], []
     trainer.model.train()
     for i, inputs in enumerate(batches):

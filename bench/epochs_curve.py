@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
+import common
+import quality
 from transformers import TrainerCallback
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import quality  # noqa: E402
 
 
 class ScoreEachEpoch(TrainerCallback):

@@ -32,6 +32,7 @@ import statistics
 import sys
 import traceback
 
+import common
 import torch
 import torch.nn.functional as F
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -39,9 +40,6 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from hf_distill import load_task_data
 from hf_distill.augment import with_augmented_rows
 from hf_distill.measure import count_parameters
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
 
 RUNS_DIR = os.path.join(common.RESULTS, "quality")
 WORK_DIR = os.path.join(common.REPO, "runs", "quality")

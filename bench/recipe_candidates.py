@@ -28,14 +28,12 @@ import glob
 import json
 import os
 import random
-import sys
+
+import common
+import quality
 
 from hf_distill import load_task_data
 from hf_distill.data import tokenize_split
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import quality  # noqa: E402
 
 LAYERS = 3
 HELD_OUT = 2000

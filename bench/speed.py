@@ -35,24 +35,21 @@ import ctypes
 import gc
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from hashlib import blake2b
 
+import common
 import datasets
 import torch
 import transformers
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-
-from hf_distill import DistillationConfig, DistillationTrainer, load_task_data, tokenize_split  # noqa: E402
+from hf_distill import DistillationConfig, DistillationTrainer, load_task_data, tokenize_split
 from hf_distill.cache import (
-    read_meta,  # noqa: E402
-    write_cache,  # noqa: E402  (how `hf-distill distill` builds a missing cache)
+    read_meta,
+    write_cache,  # how `hf-distill distill` builds a missing cache
 )
 
 STUDENT_LAYERS = 3

@@ -27,10 +27,8 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 
+import suite_data
 import yaml
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import suite_data  # noqa: E402
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "tasks")

@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 
 import textbrewer
 import torch
+from common import TEXTBREWER_MAPS
 from textbrewer import DistillationConfig, GeneralDistiller, TrainingConfig
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is a folder of scripts
-from common import TEXTBREWER_MAPS  # noqa: E402
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "labels")
 FORWARD_ARGS = dict(output_hidden_states=True, output_attentions=True)  # TextBrewer passes these to both models
