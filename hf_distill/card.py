@@ -8,6 +8,7 @@ when the card is pushed (`hf_distill.hub.push_student`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -125,6 +126,14 @@ def _dataset(info: dict) -> dict[str, Any]:
     }
 
 
+def _task_facts(info: dict) -> dict[str, str]:
+    """The card's task wording (hf_distill.tasks): pipeline tag, auto class, what the model does."""
+    from .tasks import SEQUENCE_CLASSIFICATION, TASK_KINDS
+
+    kind = TASK_KINDS.get(info.get("task_kind") or "", SEQUENCE_CLASSIFICATION)
+    return {"pipeline_tag": kind.pipeline_tag, "auto_model": kind.auto_model, "task_summary": kind.card_summary}
+
+
 def _context(info: dict) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise TypeError(f"model card info must be a dict, got {type(info).__name__}")
@@ -153,6 +162,7 @@ def _context(info: dict) -> dict[str, Any]:
         "base_model": base_model,
         "license": str(info.get("license") or DEFAULT_LICENSE),
         "usage_id": str(info.get("repo_id") or model_name),
+        **_task_facts(info),
         **_dataset(info),
     }
 
@@ -257,7 +267,7 @@ def check_card(content: str, info: dict | None = None):
         result = results[0]
         expected = {
             "model-index[0].name": (data.model_name, ctx["model_name"]),
-            "model-index[0].results[0].task.type": (result.task_type, "text-classification"),
+            "model-index[0].results[0].task.type": (result.task_type, ctx["pipeline_tag"]),
             "model-index[0].results[0].dataset.type": (result.dataset_type, ctx["dataset_id"]),
             "model-index[0].results[0].dataset.split": (result.dataset_split, ctx["dataset_split"]),
             "model-index[0].results[0].metrics[0].type": (result.metric_type, ctx["metric_name"]),
@@ -375,8 +385,20 @@ def write_student_card(report: dict, data_args, run_args, student_dir: str) -> s
         **card_fields(report),
     }
     info["task_name"] = task
+    info["task_kind"] = _student_task(student_dir)
     info = {k: v for k, v in info.items() if v is not None}
     return write_card(student_dir, info)
+
+
+def _student_task(student_dir: str) -> str:
+    """The task kind of the saved student (its config's architectures), for the card's wording."""
+    from .tasks import task_of
+
+    try:
+        with open(os.path.join(student_dir, "config.json")) as f:
+            return task_of(json.load(f).get("architectures")).name
+    except (OSError, ValueError):
+        return task_of(None).name
 
 
 def _reproduce_command(distilled_by: str | None, current: str | None) -> str | None:

@@ -117,9 +117,12 @@ def evaluate_model(
 
 
 def _load(model_dir: str | os.PathLike):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
+    from .tasks import task_of
+
+    model_class = task_of(AutoConfig.from_pretrained(str(model_dir)).architectures).model_class()
+    model = model_class.from_pretrained(str(model_dir), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.eval(), tokenizer
 

@@ -94,7 +94,9 @@ def forward_arg_names(model) -> set[str]:
 def load_teacher(teacher, **kwargs):
     """A teacher given as a model is used as is; a path or Hub id is loaded as a sequence classifier, and refused
     when transformers had to initialise some of its weights (a pretrained encoder, not a fine-tuned teacher)."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig
+
+    from .tasks import task_of
 
     if teacher is None or isinstance(teacher, torch.nn.Module):
         return teacher
@@ -108,7 +110,8 @@ def load_teacher(teacher, **kwargs):
             "(or any save_pretrained folder), or a Hub model id like 'user/model'."
         )
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
+        model_class = task_of(AutoConfig.from_pretrained(path, **kwargs).architectures).model_class()
+        model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
     except OSError as err:
         raise FileNotFoundError(
             f"Could not load the teacher from {path!r}: {err}. Pass a local folder with config.json and "

@@ -16,7 +16,7 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, Trainer
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import ModelOutput
 
 from . import losses
 from .architectures import hidden_size, num_heads, num_layers, unwrap
@@ -26,6 +26,7 @@ from .config import DistillationConfig
 from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
 from .recipe import steps_per_epoch, training_steps
+from .tasks import position_mean, task_of
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, load_teacher
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class DistillationTrainer(Trainer):
         if args.attention_weight > 0:
             self._check_attention(model, args)
         self.teacher_label_order = check_labels(self.teacher_config, model.config)
+        self.task = task_of(getattr(unwrap(model).config, "architectures", None))  # where the logits sit (tasks.py)
 
         # -- projections: trained with the student (a submodule, so DDP syncs them), never in a saved student ----
         if args.hidden_weight > 0 and hidden_size(model) != self.teacher_config.hidden_size:
@@ -170,10 +172,10 @@ class DistillationTrainer(Trainer):
         self._check_finite(loss, terms)
         self._record(terms)
         if return_outputs:
-            return loss, SequenceClassifierOutput(loss=loss, logits=outputs.logits)
+            return loss, type(outputs)(loss=loss, logits=outputs.logits)  # the task's output class, no hidden states
         return loss
 
-    def loss_terms(self, model, inputs) -> tuple[dict[str, torch.Tensor], SequenceClassifierOutput]:
+    def loss_terms(self, model, inputs) -> tuple[dict[str, torch.Tensor], ModelOutput]:
         """Each weighted loss term per example, name -> (B,), and the student's outputs."""
         args = self.args
         labels = inputs.get("labels")
@@ -192,14 +194,19 @@ class DistillationTrainer(Trainer):
             check_captured(s_qkv, s_att_layers, parts, "student")
         teacher = self.teacher_outputs(inputs) if args.uses_teacher else None  # labels only: no teacher at all
 
+        # logit terms per position (B, P, C) with the positions that count (B, P): P = 1 for a sequence task
+        student_logits, positions = self.task.positions(outputs.logits, mask)
+        per_position = lambda loss, *x: position_mean(loss(*(t.flatten(0, 1) for t in x)).view(positions.shape), positions)  # noqa: E731
         terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:
-            terms["ce"] = args.hard_label_weight * losses.hard_label_loss(outputs.logits, labels)
+            terms["ce"] = args.hard_label_weight * per_position(losses.hard_label_loss, student_logits,
+                                                                self.task.position_labels(labels))
         if args.logit_weight > 0:
+            teacher_logits, _ = self.task.positions(teacher.logits, mask)
             if args.logit_loss == "kl" and outputs.logits.size(-1) > 1:
-                kd = losses.soft_kl(outputs.logits, teacher.logits, args.temperature)
+                kd = per_position(lambda s, t: losses.soft_kl(s, t, args.temperature), student_logits, teacher_logits)
             else:
-                kd = losses.logit_mse(outputs.logits, teacher.logits)
+                kd = per_position(losses.logit_mse, student_logits, teacher_logits)
             terms["kd"] = args.logit_weight * kd
         if need_hidden:
             terms["hidden"] = args.hidden_weight * self._hidden_loss(model, outputs.hidden_states, teacher, mask)

@@ -19,6 +19,7 @@ from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
 from ..placement import is_main_process
 from ..recipe import apply_learning_rate_rule, resolve_max_length
+from ..tasks import SEQUENCE_CLASSIFICATION
 from ..teacher import TEACHER_INFO
 
 SUMMARY = "fine-tune a pretrained encoder into a teacher classifier"
@@ -34,7 +35,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     """Fine-tune a pretrained encoder into a teacher classifier; returns the folder it was saved to."""
     import copy
 
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 
     from ..metrics import build_compute_metrics
 
@@ -43,7 +44,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
         raise ValueError("train-teacher needs training data: pass --train_file or --task_name.")
     source = resolve_model_path(model_args.pretrained_model)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = SEQUENCE_CLASSIFICATION.model_class().from_pretrained(  # the data's task (tasks.py): the only one yet
         source, trust_remote_code=model_args.trust_remote_code, **label_config(data)
     )
     resolve_max_length(data_args, data, tokenizer)

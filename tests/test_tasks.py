@@ -1,0 +1,46 @@
+"""hf_distill.tasks: a model's task from its architecture, and the per-position view the logit losses use."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hf_distill import losses
+from hf_distill.tasks import SEQUENCE_CLASSIFICATION, position_mean, task_of
+
+
+def test_task_from_architectures():
+    assert task_of(["BertForSequenceClassification"]) is SEQUENCE_CLASSIFICATION
+    assert task_of(["MPNetForSequenceClassification"]) is SEQUENCE_CLASSIFICATION
+    assert task_of(None) is SEQUENCE_CLASSIFICATION  # a bare encoder gets a sequence head
+    assert task_of(["BertModel"]) is SEQUENCE_CLASSIFICATION
+    assert SEQUENCE_CLASSIFICATION.model_class().__name__ == "AutoModelForSequenceClassification"
+    with pytest.raises(ValueError, match="not a task hf_distill distils yet"):
+        task_of(["BertForQuestionAnswering"])
+
+
+def test_sequence_task_has_one_position_per_row():
+    logits = torch.randn(4, 3)
+    per_pos, mask = SEQUENCE_CLASSIFICATION.positions(logits, torch.ones(4, 7))
+    assert per_pos.shape == (4, 1, 3) and mask.shape == (4, 1) and mask.all()
+    assert SEQUENCE_CLASSIFICATION.position_labels(torch.tensor([0, 1, 2, 0])).shape == (4, 1)
+    # the losses over the single position equal the losses on the rows
+    labels = torch.tensor([0, 1, 2, -100])
+    flat = losses.hard_label_loss(per_pos.flatten(0, 1), SEQUENCE_CLASSIFICATION.position_labels(labels).flatten())
+    assert torch.allclose(position_mean(flat.view(mask.shape), mask), losses.hard_label_loss(logits, labels))
+
+
+def test_token_task_averages_over_real_tokens_only():
+    token_task = replace(SEQUENCE_CLASSIFICATION, name="token", per_token=True)
+    student, teacher = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
+    attention = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    s, mask = token_task.positions(student, attention)
+    t, _ = token_task.positions(teacher, attention)
+    per_token = losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape)
+    got = position_mean(per_token, mask)
+    want0 = losses.soft_kl(student[0, :3], teacher[0, :3], 2.0).mean()
+    assert torch.allclose(got[0], want0) and torch.allclose(got[1], losses.soft_kl(student[1], teacher[1], 2.0).mean())
+    student[0, 3:] += 100.0  # padding never counts
+    s, _ = token_task.positions(student, attention)
+    again = position_mean(losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape), mask)
+    assert torch.allclose(again, got)
