@@ -11,10 +11,11 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
 - **max_length from the texts.** When not given: the 99th percentile of the training rows' token lengths (pairs
   counted together), rounded up to a multiple of 16, at most the model's limit; batches are padded dynamically,
   so a long tail costs only its own rows.
-- **Learning rate by width.** With `lr_reference_width` set, the recipe's learning rates are for a model that wide,
-  and a model of hidden size h trains at lr x width / h (Adam's update size per weight is set by the learning rate,
-  while a wider layer sums more of them): the recipe's 1e-4 at width 384 (MiniLM) is 5e-5 for the 768-wide MPNet,
-  teacher and student alike.
+- **The teacher's learning rate by width.** With `teacher_lr_reference_width` set, `teacher_learning_rate` is for
+  an encoder that wide, and one of hidden size h fine-tunes at lr x width / h (Adam's update size per weight is set
+  by the learning rate, while a wider layer sums more of them): the recipe's 1e-4 at width 384 (MiniLM) is 5e-5
+  for the 768-wide MPNet. The student keeps `learning_rate` as given: a 6-layer MPNet student scored higher at 1e-4
+  than at 5e-5 on held-out rows (bench/results/recipe_rules.md).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def apply_learning_rate_rule(learning_rate: float, model, reference_width: int |
         return learning_rate
     scaled = scaled_learning_rate(learning_rate, hidden, reference_width)
     if scaled != learning_rate:
-        logger.info("%s learning rate %.3g: %.3g is for width %d, this model is %d wide (lr_reference_width)",
+        logger.info("%s learning rate %.3g: %.3g is for width %d, this model is %d wide (teacher_lr_reference_width)",
                     who, scaled, learning_rate, reference_width, hidden)
     return scaled
 

@@ -106,13 +106,13 @@ def test_recipe_defaults_end_to_end(tmp_path, pretrained, caplog):  # noqa: F811
                  "--output_dir", str(out), "--student_num_layers", "2", "--student_init", "pretrained",
                  "--hidden_weight", "1", "--teacher_cache_dir", "auto", "--min_train_steps", "7",
                  "--teacher_min_train_steps", "5", "--num_train_epochs", "1", "--learning_rate", "1e-4",
-                 "--teacher_learning_rate", "3e-4", "--lr_reference_width", "16", "--results_file",
+                 "--teacher_learning_rate", "3e-4", "--teacher_lr_reference_width", "16", "--results_file",
                  str(tmp_path / "res.json"), *fast])
     assert code == 0
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["steps"] == 7 and info["student_init"] == "pretrained" and info["train_rows"] == 24
     assert info["max_length"] == 16  # 99th percentile of these short rows, rounded up to 16
-    assert info["learning_rate"] == pytest.approx(5e-5)  # 1e-4 for width 16, the student is 32 wide
+    assert info["learning_rate"] == pytest.approx(1e-4)  # the student's rate as given, whatever its width
     assert "train-teacher learning rate 0.00015" in caplog.text  # 3e-4 for width 16, the teacher is 32 wide
     assert (out / "teacher_cache" / "meta.json").is_file()
     teacher_eval = json.loads((out / "teacher" / "eval_results.json").read_text())

@@ -3,6 +3,7 @@ fresh virtualenv (the pinned CPU torch first), the smoke pipeline runs there and
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,11 +24,19 @@ def sh(cmd, **kwargs):
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_the_pipeline_outside_the_checkout(tmp_path):
+    # built from a copy of the sources: a checkout's stale build/ (modules since removed) cannot leak into it
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(REPO, "hf_distill"), src / "hf_distill", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(REPO, name), src / name)
     wheels = tmp_path / "wheels"
-    sh([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), REPO])
+    sh([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(src)])
     (wheel,) = wheels.glob("hf_distill-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hf_distill/templates/card.md" in names and "hf_distill/metrics/accuracy/accuracy.py" in names
+    modules = {n for n in names if n.startswith("hf_distill/") and n.endswith(".py")}
+    assert modules == {os.path.relpath(os.path.join(d, f), REPO) for d, _, fs in os.walk(os.path.join(REPO, "hf_distill"))
+                       for f in fs if f.endswith(".py")}
 
     venv = tmp_path / "venv"
     sh([sys.executable, "-m", "venv", str(venv)])

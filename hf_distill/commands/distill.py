@@ -18,7 +18,7 @@ from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..placement import is_main_process
-from ..recipe import apply_learning_rate_rule, resolve_max_length
+from ..recipe import resolve_max_length
 from ..student import build_student
 from ..teacher import load_teacher
 
@@ -46,7 +46,6 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config.seed)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
-    config.learning_rate = apply_learning_rate_rule(config.learning_rate, student, model_args.lr_reference_width, "student")
     if not config.uses_teacher and config.teacher_cache_dir:
         logger.info("labels only (no teacher term): no teacher cache, the teacher is not run")
         config.teacher_cache_dir = None

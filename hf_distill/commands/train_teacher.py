@@ -52,7 +52,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
     args = copy.copy(training_args)
     args.output_dir = output_dir
-    args.learning_rate = apply_learning_rate_rule(model_args.teacher_learning_rate, model, model_args.lr_reference_width,
+    args.learning_rate = apply_learning_rate_rule(model_args.teacher_learning_rate, model, model_args.teacher_lr_reference_width,
                                                   "train-teacher")
     args.num_train_epochs = model_args.teacher_num_train_epochs
     if model_args.teacher_min_train_steps and args.max_steps <= 0:
