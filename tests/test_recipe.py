@@ -155,3 +155,32 @@ def test_labels_only_never_runs_the_teacher(tmp_path, tokenizer):
                                   processing_class=tokenizer)
     trainer.train()
     assert trainer.state.global_step == 2
+
+
+def test_a_new_student_head_is_seeded_whatever_ran_before(tmp_path):
+    """student_init pretrained draws a new head: with the same seed it is the same head, whatever the global RNG
+    state was (two identical runs must train the same student)."""
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.commands.distill import prepare
+    from hf_distill.data import DataArguments
+
+    pretrained = str(tmp_path / "encoder")  # a bare encoder, as on the Hub: no classification head to copy
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(pretrained)
+    make_tokenizer().save_pretrained(pretrained)
+
+    train = write_rows(tmp_path / "train.csv", sentences(12))
+    teacher = tmp_path / "teacher"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3, id2label=["negative", "positive"]).save_pretrained(teacher)
+    make_tokenizer().save_pretrained(teacher)
+    heads = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        torch.rand(noise * 7)
+        args = ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained")
+        student = prepare(args, DataArguments(train_file=train, max_length=16), str(teacher), "distill", 42)[3]
+        heads.append(student.classifier.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])
+    torch.manual_seed(0)
+    other = prepare(ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained"),
+                    DataArguments(train_file=train, max_length=16), str(teacher), "distill", 7)[3]
+    assert not torch.equal(other.classifier.weight, heads[0])  # the seed is what decides

@@ -101,8 +101,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
 def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, seed: int):
     """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
     their teacher-labelled copies, with --augment_copies)."""
-    from transformers import AutoTokenizer
-
+    from transformers import AutoTokenizer, set_seed
 
     data = load_task_data(data_args)
     if data.train is None:
@@ -110,6 +109,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
     resolve_max_length(data_args, data, tokenizer)
+    set_seed(seed)  # a new head (student_init pretrained, a student config) is drawn from the seeded RNG: reproducible
     student = build_student(model_args, teacher)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, student.config.label2id)
     if data_args.augment_copies:

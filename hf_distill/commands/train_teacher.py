@@ -35,7 +35,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     """Fine-tune a pretrained encoder into a teacher classifier; returns the folder it was saved to."""
     import copy
 
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
 
     from ..metrics import build_compute_metrics
 
@@ -44,6 +44,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
         raise ValueError("train-teacher needs training data: pass --train_file or --task_name.")
     source = resolve_model_path(model_args.pretrained_model)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
+    set_seed(training_args.seed)  # the new classification head is drawn from the seeded RNG: reproducible
     model = SEQUENCE_CLASSIFICATION.model_class().from_pretrained(  # the data's task (tasks.py): the only one yet
         source, trust_remote_code=model_args.trust_remote_code, **label_config(data)
     )
