@@ -164,9 +164,9 @@ def test_a_new_student_head_is_seeded_whatever_ran_before(tmp_path):
     from hf_distill.commands.distill import prepare
     from hf_distill.data import DataArguments
 
-    pretrained = str(tmp_path / "encoder")  # a bare encoder, as on the Hub: no classification head to copy
-    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(pretrained)
-    make_tokenizer().save_pretrained(pretrained)
+    encoder = str(tmp_path / "encoder")  # a bare encoder, as on the Hub: no classification head to copy
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(encoder)
+    make_tokenizer().save_pretrained(encoder)
 
     train = write_rows(tmp_path / "train.csv", sentences(12))
     teacher = tmp_path / "teacher"
@@ -176,11 +176,11 @@ def test_a_new_student_head_is_seeded_whatever_ran_before(tmp_path):
     for noise in (1, 2):
         torch.manual_seed(noise)
         torch.rand(noise * 7)
-        args = ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained")
+        args = ModelArguments(pretrained_model=encoder, student_num_layers=2, student_init="pretrained")
         student = prepare(args, DataArguments(train_file=train, max_length=16), str(teacher), "distill", 42)[3]
         heads.append(student.classifier.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
     torch.manual_seed(0)
-    other = prepare(ModelArguments(pretrained_model=pretrained, student_num_layers=2, student_init="pretrained"),
+    other = prepare(ModelArguments(pretrained_model=encoder, student_num_layers=2, student_init="pretrained"),
                     DataArguments(train_file=train, max_length=16), str(teacher), "distill", 7)[3]
     assert not torch.equal(other.classifier.weight, heads[0])  # the seed is what decides
