@@ -25,17 +25,25 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import suite_data  # noqa: E402
+import suite_data
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "recipe_rules")
 WORK = os.path.join(suite_data.REPO, "runs", "recipe_rules")
 BATCH = 32
-MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64}
-HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000}
+MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64, "sst2_mpnet": 64}
+HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000, "sst2_mpnet": 1000}
 SST2_SMALL_ROWS = 6000
+MINILM_TEACHER = ["--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_num_train_epochs", "3",
+                  "--teacher_learning_rate", "5e-5"]
+# sst2_mpnet: the base-size row of bench/tasks.py on held-out rows. Its teacher is that row's (run
+# `python bench/tasks.py --tasks sst2_mpnet` first: 2 cores train a base-size teacher in ~6 min there, with bf16),
+# trained on the suite's 4,000 SST-2 rows; held out: 1,000 other whole training sentences (see _sst2_mpnet).
+SUITE_MPNET = os.path.join(suite_data.REPO, "runs", "tasks", "sst2_mpnet")
+SETUP = {"sst2_mpnet": {"teacher_dir": os.path.join(SUITE_MPNET, "teacher"), "pretrained": "pypi:all-mpnet-base-v2",
+                        "student_layers": 6}}
 
 SHIPPED = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=1.0, attention_weight=0.1,
                attention_loss="tinybert", num_train_epochs=2, learning_rate=1e-4)
@@ -65,7 +73,13 @@ CANDIDATES = {
     "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0),
                       lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # a base-size (768-wide) student: the recipe's learning rate, and the same scaled by 384 / hidden size
+    "base_lr1e-4": (dict(V3, init="pretrained"), lambda n: 1000),
+    "base_lr5e-5": (dict(V3, init="pretrained", learning_rate=5e-5), lambda n: 1000),
 }
+# Teacher candidates: `train-teacher` from the PyPI MiniLM as the recipe runs it (>= 1 epoch and >= 2,000 steps),
+# at each learning rate, scored on the same held-out rows.
+TEACHER_CANDIDATES = {"teacher_lr5e-5": 5e-5, "teacher_lr1e-4": 1e-4, "teacher_lr2e-4": 2e-4}
 
 
 def python_cmd(*args) -> list[str]:
@@ -87,6 +101,8 @@ def prepare_task(name: str, smoke: bool) -> dict:
     folder = os.path.join(WORK, name, "data")
     if name == "sst2_small":
         return _sst2_small(folder, smoke)
+    if name == "sst2_mpnet":
+        return _sst2_mpnet(folder, smoke)
     task = suite_data.TASKS[name]
     held = HELD_OUT[name] if not smoke else 64
     info = suite_data.prepare(task, folder, held_out=held, seed=0)
@@ -116,6 +132,31 @@ def _sst2_small(folder: str, smoke: bool) -> dict:
     return {**paths, "validation": None, "rows": {"train": train, "heldout": held}, "task": task}
 
 
+def _sst2_mpnet(folder: str, smoke: bool) -> dict:
+    """bench/tasks.py's 4,000 SST-2 rows (its teacher trained on them); held out: 1,000 other whole training sentences
+    (>= 15 words, inside no other row, and holding none of the 4,000 rows as a phrase, so no label leaks)."""
+    task = suite_data.TASKS["sst2"]
+    info = suite_data.prepare(replace(task, train_rows=4000), folder, seed=0)
+    rows = suite_data.read_rows(os.path.join(suite_data.SHARED, task.train))
+    texts = [" ".join(r["sentence"].split()) for r in rows]
+    corpus = "\n".join(f" {t} " for t in texts)
+    trained = set(info["rows"]["train"])
+    phrases = [f" {texts[i]} " for i in trained]
+    rng = random.Random(0)
+    candidates = [i for i, t in enumerate(texts) if i not in trained and len(t.split()) >= 15 and corpus.count(f" {t} ") == 1]
+    held = []
+    for i in rng.sample(candidates, len(candidates)):
+        if not any(p in f" {texts[i]} " for p in phrases):
+            held.append(i)
+        if len(held) == (HELD_OUT["sst2_mpnet"] if not smoke else 64):
+            break
+    held.sort()
+    typed = lambda i: {"sentence": rows[i]["sentence"], "label": int(rows[i]["label"])}  # noqa: E731
+    info["heldout"] = suite_data.write_jsonl([typed(i) for i in held], os.path.join(folder, "heldout.jsonl"))
+    info["rows"]["heldout"] = held
+    return {**info, "task": task}
+
+
 def data_options(info: dict) -> list[str]:
     task = info["task"]
     return ["--train_file", info["train"], "--validation_file", info["heldout"], *task.column_options()]
@@ -128,9 +169,18 @@ def ensure_teacher(name: str, info: dict, smoke: bool, out_dir: str) -> tuple[st
     if os.path.isfile(os.path.join(teacher, "model.safetensors")) and os.path.isfile(record):
         with open(record) as f:
             return teacher, json.load(f)
+    if "teacher_dir" in SETUP.get(name, {}):  # trained elsewhere, on this task's training rows
+        teacher = SETUP[name]["teacher_dir"]
+        if not os.path.isfile(os.path.join(teacher, "model.safetensors")):
+            raise SystemExit(f"{name} distils the teacher of bench/tasks.py, not found in {teacher}: "
+                             f"run `python bench/tasks.py --tasks {name}` first.")
+        result = {"task": name, "teacher_dir": teacher, "heldout": score(teacher, info, MAX_LENGTH[name]),
+                  "train_rows": len(info["rows"]["train"]), "heldout_rows": len(info["rows"]["heldout"])}
+        write_json(record, result)
+        return teacher, result
     cmd = python_cmd("train-teacher", *data_options(info), "--max_length", str(MAX_LENGTH[name]),
-                     "--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_num_train_epochs", "3" if not smoke else "1",
-                     "--teacher_learning_rate", "5e-5", "--per_device_train_batch_size", str(BATCH),
+                     *MINILM_TEACHER, *(["--teacher_num_train_epochs", "1"] if smoke else []),
+                     "--per_device_train_batch_size", str(BATCH),
                      "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true", "--seed", "42",
                      "--logging_steps", "50", "--output_dir", out)
     seconds = run(cmd, os.path.join(out, "train_teacher.log"))
@@ -168,11 +218,15 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     n = len(info["rows"]["train"])
     work = os.path.join(WORK, name, cand)
     argv = ["distill", *data_options(info), "--max_length", str(MAX_LENGTH[name]), "--teacher", teacher,
-            "--student_num_layers", "3", "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size",
-            "128", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
+            "--student_num_layers", str(SETUP.get(name, {}).get("student_layers", 3)),
+            "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size", "128",
+            "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--seed", "42", "--logging_steps", "100", "--output_dir", work]
-    if settings.pop("init", None) == "pretrained":  # the same 3 layers, cut from the pretrained MiniLM instead
-        argv += ["--student", pretrained_student(teacher, os.path.join(WORK, name, "student_pretrained"))]
+    if settings.pop("init", None) == "pretrained":  # the same layers, cut from the teacher's pretrained base instead
+        if name in SETUP:
+            argv += ["--student_init", "pretrained", "--pretrained_model", SETUP[name]["pretrained"]]
+        else:
+            argv += ["--student", pretrained_student(teacher, os.path.join(WORK, name, "student_pretrained"))]
     copies = 0
     if settings.pop("augment", False):
         copies = aug_copies(n)
@@ -193,6 +247,28 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     result = {"task": name, "candidate": cand, "settings": CANDIDATES[cand][0], "augment_copies": copies,
               "train_rows": n, "wall_s": seconds, "train_runtime_s": distilled.get("train_runtime_s"),
               "steps": steps, "heldout": score(os.path.join(work, "student"), info, MAX_LENGTH[name])}
+    write_json(path, result)
+    print(json.dumps(result), flush=True)
+
+
+def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir: str) -> None:
+    """`train-teacher` from the PyPI MiniLM at the candidate's learning rate, >= 1 epoch and >= 2,000 steps."""
+    path = os.path.join(out_dir, f"{name}_{cand}.json")
+    if os.path.isfile(path):
+        print(f"skip {path} (exists)", flush=True)
+        return
+    out = os.path.join(WORK, name, cand)
+    steps = 20 if smoke else max(steps_per_epoch(len(info["rows"]["train"])), 2000)
+    cmd = python_cmd("train-teacher", *data_options(info), "--max_length", str(MAX_LENGTH[name]),
+                     "--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_learning_rate",
+                     str(TEACHER_CANDIDATES[cand]), "--max_steps", str(steps), "--per_device_train_batch_size", str(BATCH),
+                     "--train_sampling_strategy", "group_by_length", "--bf16", "true", "--save_strategy", "no",
+                     "--report_to", "none", "--use_cpu", "true", "--seed", "42", "--logging_steps", "100",
+                     "--output_dir", out)
+    seconds = run(cmd, os.path.join(out, "train_teacher.log"))
+    result = {"task": name, "teacher_candidate": cand, "teacher_learning_rate": TEACHER_CANDIDATES[cand],
+              "steps": steps, "train_rows": len(info["rows"]["train"]), "wall_s": seconds,
+              "heldout": score(os.path.join(out, "teacher"), info, MAX_LENGTH[name])}
     write_json(path, result)
     print(json.dumps(result), flush=True)
 
@@ -225,7 +301,8 @@ def summarise(out_dir: str) -> None:
     for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
         with open(path) as f:
             rows.append(json.load(f))
-    teachers = {r["task"]: r for r in rows if "candidate" not in r}
+    teachers = {r["task"]: r for r in rows if "candidate" not in r and "teacher_candidate" not in r}
+    teacher_cands = [r for r in rows if "teacher_candidate" in r]
     cands = [r for r in rows if "candidate" in r]
     lines = ["# Recipe rules: candidates on held-out training rows (3-layer student cut from the teacher)", "",
              "| task | candidate | steps | aug copies | held-out metric | teacher | retention | wall (s) |",
@@ -239,6 +316,13 @@ def summarise(out_dir: str) -> None:
                      f"{teacher:.4f} | {value / teacher:.3f} | {r['wall_s']:.0f} |" if teacher else
                      f"| {r['task']} | {r['candidate']} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
                      f"- | - | {r['wall_s']:.0f} |")
+    if teacher_cands:
+        lines += ["", "## The teacher's learning rate (`train-teacher` from the PyPI MiniLM, >= 1 epoch and >= 2,000 steps)",
+                  "", "| task | teacher learning rate | steps | held-out metric | wall (s) |", "|---|---|---|---|---|"]
+        for r in sorted(teacher_cands, key=lambda r: (r["task"], r["teacher_learning_rate"])):
+            metric = "pearsonr" if "pearsonr" in r["heldout"] else "accuracy"
+            lines.append(f"| {r['task']} | {r['teacher_learning_rate']:g} | {r['steps']} | {metric} "
+                         f"{r['heldout'][metric]:.4f} | {r['wall_s']:.0f} |")
     with open(os.path.join(os.path.dirname(out_dir), "recipe_rules.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -247,7 +331,9 @@ def summarise(out_dir: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="stsb,banking77,sst2_small")
-    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--candidates", default=",".join(CANDIDATES),
+                        help=f"student candidates ({', '.join(CANDIDATES)}) and/or teacher ones "
+                             f"({', '.join(TEACHER_CANDIDATES)})")
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="256 rows, 30 steps, results in /tmp")
     args = parser.parse_args()
@@ -258,9 +344,14 @@ def main():
     if not args.summarise:
         for name in args.tasks.split(","):
             info = prepare_task(name, args.smoke)
-            teacher, record = ensure_teacher(name, info, args.smoke, out_dir)
-            print(f"{name}: teacher {record['heldout']}", flush=True)
-            for cand in args.candidates.split(","):
+            wanted = args.candidates.split(",")
+            for cand in [c for c in wanted if c in TEACHER_CANDIDATES]:
+                run_teacher_candidate(name, cand, info, args.smoke, out_dir)
+            students = [c for c in wanted if c not in TEACHER_CANDIDATES]
+            if students:
+                teacher, record = ensure_teacher(name, info, args.smoke, out_dir)
+                print(f"{name}: teacher {record['heldout']}", flush=True)
+            for cand in students:
                 run_candidate(name, cand, info, teacher, args.smoke, out_dir)
     summarise(out_dir)
 
