@@ -223,10 +223,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
             "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--seed", "42", "--logging_steps", "100", "--output_dir", work]
     if settings.pop("init", None) == "pretrained":  # the same layers, cut from the teacher's pretrained base instead
-        if name in SETUP:
-            argv += ["--student_init", "pretrained", "--pretrained_model", SETUP[name]["pretrained"]]
-        else:
-            argv += ["--student", pretrained_student(teacher, os.path.join(WORK, name, "student_pretrained"))]
+        argv += ["--student_init", "pretrained", "--pretrained_model",
+                 SETUP.get(name, {}).get("pretrained", "pypi:all-MiniLM-L6-v2")]
     copies = 0
     if settings.pop("augment", False):
         copies = aug_copies(n)
@@ -271,22 +269,6 @@ def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir
               "heldout": score(os.path.join(out, "teacher"), info, MAX_LENGTH[name])}
     write_json(path, result)
     print(json.dumps(result), flush=True)
-
-
-def pretrained_student(teacher: str, folder: str) -> str:
-    """Layers 1, 3, 5 of the pretrained MiniLM with the teacher's labels and a fresh head, saved to `folder`."""
-    if not os.path.isfile(os.path.join(folder, "config.json")):
-        from transformers import AutoConfig, AutoModelForSequenceClassification
-
-        from hf_distill.assets import minilm_l6_path
-        from hf_distill.student import student_from_teacher
-
-        labels = AutoConfig.from_pretrained(teacher)
-        base = AutoModelForSequenceClassification.from_pretrained(
-            minilm_l6_path(), num_labels=labels.num_labels, id2label=labels.id2label, label2id=labels.label2id,
-            problem_type=labels.problem_type)
-        student_from_teacher(base, num_layers=3).save_pretrained(folder)
-    return folder
 
 
 def write_json(path: str, payload: dict) -> None:

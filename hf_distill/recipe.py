@@ -42,6 +42,19 @@ def training_steps(rows: int, rows_per_step: int, epochs: float, min_steps: int)
     return max(math.ceil(epochs * steps_per_epoch(rows, rows_per_step)), int(min_steps))
 
 
+def apply_min_train_steps(args, rows: int, min_steps: int, who: str) -> None:
+    """Raise `args.max_steps` (TrainingArguments) to `min_steps` where `args.num_train_epochs` over `rows` rows give
+    fewer optimizer steps; an explicit `max_steps` wins."""
+    if not min_steps or args.max_steps > 0:
+        return
+    rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+    by_epochs = training_steps(rows, rows_per_step, args.num_train_epochs, 0)
+    if by_epochs < min_steps:
+        args.max_steps = int(min_steps)
+        logger.info("%s: %g epochs are %d optimizer steps, under the %d-step floor: training %d steps (%.1f epochs)",
+                    who, args.num_train_epochs, by_epochs, min_steps, min_steps, min_steps / steps_per_epoch(rows, rows_per_step))
+
+
 def scaled_learning_rate(learning_rate: float, hidden_size: int, reference_width: int | None) -> float:
     """`learning_rate` for a model of `hidden_size`, when the rate was set for `reference_width` (None: as given)."""
     if reference_width is None:

@@ -25,7 +25,7 @@ from .checks import check_tokenizers
 from .config import DistillationConfig
 from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
-from .recipe import steps_per_epoch, training_steps
+from .recipe import apply_min_train_steps
 from .tasks import position_mean, task_of
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, load_teacher
 
@@ -87,15 +87,8 @@ class DistillationTrainer(Trainer):
 
     def _apply_min_train_steps(self, args: DistillationConfig):
         """Raise `max_steps` to `min_train_steps` where the epochs give fewer optimizer steps (hf_distill.recipe)."""
-        if not args.min_train_steps or args.max_steps > 0 or not hasattr(self.train_dataset, "__len__"):
-            return
-        rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
-        by_epochs = training_steps(len(self.train_dataset), rows_per_step, args.num_train_epochs, 0)
-        if by_epochs < args.min_train_steps:
-            args.max_steps = args.min_train_steps
-            logger.info("%g epochs are %d optimizer steps, under min_train_steps: training %d steps (%.1f epochs)",
-                        args.num_train_epochs, by_epochs, args.min_train_steps,
-                        args.min_train_steps / steps_per_epoch(len(self.train_dataset), rows_per_step))
+        if hasattr(self.train_dataset, "__len__"):
+            apply_min_train_steps(args, len(self.train_dataset), args.min_train_steps, "min_train_steps")
 
     def _attach_projections(self, model):
         """One Linear(student width -> teacher width) per mapped student layer, as `model.hf_distill_projections`.

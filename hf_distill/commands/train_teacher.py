@@ -18,7 +18,7 @@ from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
 from ..placement import is_main_process
-from ..recipe import apply_learning_rate_rule, resolve_max_length
+from ..recipe import apply_learning_rate_rule, apply_min_train_steps, resolve_max_length
 from ..tasks import SEQUENCE_CLASSIFICATION
 from ..teacher import TEACHER_INFO
 
@@ -56,14 +56,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     args.learning_rate = apply_learning_rate_rule(model_args.teacher_learning_rate, model, model_args.teacher_lr_reference_width,
                                                   "train-teacher")
     args.num_train_epochs = model_args.teacher_num_train_epochs
-    if model_args.teacher_min_train_steps and args.max_steps <= 0:
-        from ..recipe import training_steps
-
-        rows_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
-        steps = training_steps(len(train), rows_per_step, args.num_train_epochs, model_args.teacher_min_train_steps)
-        if steps > training_steps(len(train), rows_per_step, args.num_train_epochs, 0):
-            args.max_steps = steps
-            logger.info("train-teacher: %d steps (teacher_min_train_steps) instead of %g epochs", steps, args.num_train_epochs)
+    apply_min_train_steps(args, len(train), model_args.teacher_min_train_steps, "train-teacher")
     trainer = Trainer(
         model=model,
         args=args,
