@@ -71,6 +71,11 @@ CANDIDATES = {
     "labels_s2k": (LABELS, lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug": (dict(V3, augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # the default recipe (pretrained cut) with teacher-labelled copies, without intermediate terms, on labels only
+    "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),
+                      lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "labels_s2k_pre": (dict(LABELS, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0),
                       lambda n: max(4 * steps_per_epoch(n), 2000)),
     # a base-size (768-wide) student: the recipe's learning rate, and the same scaled by 384 / hidden size
@@ -208,15 +213,17 @@ def score(model_dir: str, info: dict, max_length: int) -> dict:
                           is_regression=regression)
 
 
-def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, out_dir: str) -> None:
-    path = os.path.join(out_dir, f"{name}_{cand}.json")
+def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, out_dir: str,
+                  teacher_from: str | None = None) -> None:
+    tag = f"{cand}__{teacher_from}" if teacher_from else cand  # distilled from a teacher candidate's teacher
+    path = os.path.join(out_dir, f"{name}_{tag}.json")
     if os.path.isfile(path):
         print(f"skip {path} (exists)", flush=True)
         return
     settings, steps_rule = CANDIDATES[cand]
     settings = dict(settings)
     n = len(info["rows"]["train"])
-    work = os.path.join(WORK, name, cand)
+    work = os.path.join(WORK, name, tag)
     argv = ["distill", *data_options(info), "--max_length", str(MAX_LENGTH[name]), "--teacher", teacher,
             "--student_num_layers", str(SETUP.get(name, {}).get("student_layers", 3)),
             "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size", "128",
@@ -230,8 +237,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         copies = aug_copies(n)
         argv += ["--augment_copies", str(copies)]
     if settings.pop("cache", False):
-        tag = f"aug{copies}" if copies else "plain"
-        argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{tag}")]
+        kind = f"aug{copies}" if copies else "plain"
+        argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
     if steps_rule is not None or smoke:
         steps = 30 if smoke else steps_rule(n)
         argv += ["--max_steps", str(steps)]
@@ -242,7 +249,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     seconds = run(python_cmd(*argv), os.path.join(work, "distill.log"))
     with open(os.path.join(work, "student", "hf_distill.json")) as f:
         distilled = json.load(f)
-    result = {"task": name, "candidate": cand, "settings": CANDIDATES[cand][0], "augment_copies": copies,
+    result = {"task": name, "candidate": cand, "teacher_from": teacher_from, "settings": CANDIDATES[cand][0],
+              "augment_copies": copies,
               "train_rows": n, "wall_s": seconds, "train_runtime_s": distilled.get("train_runtime_s"),
               "steps": steps, "heldout": score(os.path.join(work, "student"), info, MAX_LENGTH[name])}
     write_json(path, result)
@@ -285,18 +293,23 @@ def summarise(out_dir: str) -> None:
             rows.append(json.load(f))
     teachers = {r["task"]: r for r in rows if "candidate" not in r and "teacher_candidate" not in r}
     teacher_cands = [r for r in rows if "teacher_candidate" in r]
+    by_teacher_cand = {(r["task"], r["teacher_candidate"]): r for r in teacher_cands}
     cands = [r for r in rows if "candidate" in r]
-    lines = ["# Recipe rules: candidates on held-out training rows (3-layer student cut from the teacher)", "",
+    lines = ["# Recipe rules: candidates on held-out training rows (3-layer student)", "",
+             "Teacher: the task's (3 epochs at 5e-5), or the teacher candidate named beside the candidate.", "",
              "| task | candidate | steps | aug copies | held-out metric | teacher | retention | wall (s) |",
              "|---|---|---|---|---|---|---|---|"]
     order = list(CANDIDATES)
-    for r in sorted(cands, key=lambda r: (r["task"], order.index(r["candidate"]) if r["candidate"] in order else 99)):
+    for r in sorted(cands, key=lambda r: (r["task"], r.get("teacher_from") or "",
+                                          order.index(r["candidate"]) if r["candidate"] in order else 99)):
         metric = "pearsonr" if "pearsonr" in r["heldout"] else "accuracy"
-        teacher = teachers.get(r["task"], {}).get("heldout", {}).get(metric)
+        source = by_teacher_cand.get((r["task"], r.get("teacher_from"))) or teachers.get(r["task"], {})
+        teacher = source.get("heldout", {}).get(metric)
         value = r["heldout"][metric]
-        lines.append(f"| {r['task']} | {r['candidate']} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+        label = f"{r['candidate']} (teacher {r['teacher_from']})" if r.get("teacher_from") else r["candidate"]
+        lines.append(f"| {r['task']} | {label} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
                      f"{teacher:.4f} | {value / teacher:.3f} | {r['wall_s']:.0f} |" if teacher else
-                     f"| {r['task']} | {r['candidate']} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+                     f"| {r['task']} | {label} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
                      f"- | - | {r['wall_s']:.0f} |")
     if teacher_cands:
         lines += ["", "## The teacher's learning rate (`train-teacher` from the PyPI MiniLM, >= 1 epoch and >= 2,000 steps)",
@@ -316,6 +329,9 @@ def main():
     parser.add_argument("--candidates", default=",".join(CANDIDATES),
                         help=f"student candidates ({', '.join(CANDIDATES)}) and/or teacher ones "
                              f"({', '.join(TEACHER_CANDIDATES)})")
+    parser.add_argument("--teacher_from", default=None, choices=list(TEACHER_CANDIDATES),
+                        help="distil from this teacher candidate's teacher (run it first) instead of the task's "
+                             "3-epoch 5e-5 teacher")
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="256 rows, 30 steps, results in /tmp")
     args = parser.parse_args()
@@ -330,11 +346,16 @@ def main():
             for cand in [c for c in wanted if c in TEACHER_CANDIDATES]:
                 run_teacher_candidate(name, cand, info, args.smoke, out_dir)
             students = [c for c in wanted if c not in TEACHER_CANDIDATES]
-            if students:
+            if students and args.teacher_from:
+                teacher = os.path.join(WORK, name, args.teacher_from, "teacher")
+                if not os.path.isfile(os.path.join(teacher, "model.safetensors")):
+                    raise SystemExit(f"--teacher_from {args.teacher_from}: no teacher in {teacher}; add "
+                                     f"{args.teacher_from} to --candidates to train it first.")
+            elif students:
                 teacher, record = ensure_teacher(name, info, args.smoke, out_dir)
                 print(f"{name}: teacher {record['heldout']}", flush=True)
             for cand in students:
-                run_candidate(name, cand, info, teacher, args.smoke, out_dir)
+                run_candidate(name, cand, info, teacher, args.smoke, out_dir, args.teacher_from)
     summarise(out_dir)
 
 
