@@ -139,7 +139,7 @@ def build_teacher_cache(
     """Run the frozen teacher once over a tokenized `datasets.Dataset` and write its outputs to `cache_dir`.
 
     Args:
-        teacher: a sequence-classification model, a folder or a Hub id.
+        teacher: a sequence- or token-classification model, a folder or a Hub id.
         tokenizer: the tokenizer the dataset was tokenized with (fingerprinted; pads the teacher's batches).
         dataset: columns input_ids, optional attention_mask / token_type_ids (labels and others are ignored).
         layers_hidden: hidden_states indices to keep (0 = embeddings, i = output of layer i).
@@ -225,7 +225,9 @@ def build_teacher_cache(
                 columns = {
                     "key": pa.array(batch_keys, pa.string()),
                     "length": pa.array(lengths, pa.int32()),
-                    "logits": _fixed_list(_to_storage(out.logits, np_dtype, "logits"), out.logits.size(-1)),
+                    # per row (C values), or for a token task per real token (T x C values, unpadded)
+                    "logits": _token_list(out.logits, mask, lengths, np_dtype, "logits") if out.logits.dim() == 3
+                    else _fixed_list(_to_storage(out.logits, np_dtype, "logits"), out.logits.size(-1)),
                 }
                 for t in layers_hidden:
                     columns[f"hidden_{t}"] = _token_list(out.hidden[t], mask, lengths, np_dtype, f"hidden_{t}")
@@ -265,6 +267,7 @@ def build_teacher_cache(
             "hidden_size": hidden_size,
             "qkv_width": widths,
             "num_labels": int(out.logits.size(-1)),
+            "logits_per_token": out.logits.dim() == 3,
             "key": {"hash": "blake2b-128 of int64 input_ids of real tokens (+ token_type_ids if non-zero)",
                     "token_type_ids": use_tt},
             "fingerprint": {
@@ -490,9 +493,12 @@ class TeacherCache:
             view = self._views[tuple(columns)] = self.dataset.select_columns(columns)
         table = view[rows]  # one gather of all rows: a pyarrow Table
 
-        logits = torch.from_numpy(_values(table, "logits")).view(len(rows), -1)
+        if self.meta.get("logits_per_token"):  # a token task: (B, T, C), zeros at padding
+            logits = self._padded(table, "logits", mask)
+        else:
+            logits = torch.from_numpy(_values(table, "logits")).view(len(rows), -1).to(self.device)
         return TeacherOutputs(
-            logits=logits.to(self.device),
+            logits=logits,
             hidden={t: self._padded(table, f"hidden_{t}", mask) for t in t_hidden},
             qkv={(t, p): self._padded(table, f"{p}_{t}", mask) for t in t_att for p in sorted(parts)},
         )

@@ -45,7 +45,7 @@ class TeacherNeeds:
 class TeacherOutputs:
     """Teacher outputs for one collated batch of B rows padded to T tokens."""
 
-    logits: torch.Tensor  # (B, C)
+    logits: torch.Tensor  # (B, C), or (B, T, C) for a token task
     hidden: dict[int, torch.Tensor] = field(default_factory=dict)  # teacher layer -> (B, T, D)
     qkv: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (layer, "q" | "k" | "v") -> (B, T, D)
 
@@ -53,7 +53,7 @@ class TeacherOutputs:
         """The same outputs with the logits' columns permuted (`order[i]` = the teacher's column of label i)."""
         if order is None:
             return self
-        return TeacherOutputs(self.logits[:, order], self.hidden, self.qkv)
+        return TeacherOutputs(self.logits[..., order], self.hidden, self.qkv)
 
 
 class TeacherSource(Protocol):
@@ -92,7 +92,7 @@ def forward_arg_names(model) -> set[str]:
 
 
 def load_teacher(teacher, **kwargs):
-    """A teacher given as a model is used as is; a path or Hub id is loaded as a sequence classifier, and refused
+    """A teacher given as a model is used as is; a path or Hub id is loaded with its task's auto class, and refused
     when transformers had to initialise some of its weights (a pretrained encoder, not a fine-tuned teacher)."""
     from transformers import AutoConfig
 

@@ -26,7 +26,7 @@ from .config import DistillationConfig
 from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
 from .recipe import apply_min_train_steps
-from .tasks import position_mean, task_of
+from .tasks import position_mean, task_of_model
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, load_teacher
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class DistillationTrainer(Trainer):
         if args.attention_weight > 0:
             self._check_attention(model, args)
         self.teacher_label_order = check_labels(self.teacher_config, model.config)
-        self.task = task_of(getattr(unwrap(model).config, "architectures", None))  # where the logits sit (tasks.py)
+        self.task = task_of_model(unwrap(model))  # where the logits sit (tasks.py)
 
         # -- projections: trained with the student (a submodule, so DDP syncs them), never in a saved student ----
         if args.hidden_weight > 0 and hidden_size(model) != self.teacher_config.hidden_size:
@@ -187,15 +187,16 @@ class DistillationTrainer(Trainer):
             check_captured(s_qkv, s_att_layers, parts, "student")
         teacher = self.teacher_outputs(inputs) if args.uses_teacher else None  # labels only: no teacher at all
 
-        # logit terms per position (B, P, C) with the positions that count (B, P): P = 1 for a sequence task
-        student_logits, positions = self.task.positions(outputs.logits, mask)
+        # logit terms per position (B, P, C) with the positions that count (B, P): P = 1 for a sequence task, the
+        # labelled tokens for a token task (tasks.py)
+        student_logits, positions = self.task.positions(outputs.logits, mask, labels)
         per_position = lambda loss, *x: position_mean(loss(*(t.flatten(0, 1) for t in x)).view(positions.shape), positions)  # noqa: E731
         terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:
             terms["ce"] = args.hard_label_weight * per_position(losses.hard_label_loss, student_logits,
                                                                 self.task.position_labels(labels))
         if args.logit_weight > 0:
-            teacher_logits, _ = self.task.positions(teacher.logits, mask)
+            teacher_logits, _ = self.task.positions(teacher.logits, mask, labels)
             if args.logit_loss == "kl" and outputs.logits.size(-1) > 1:
                 kd = per_position(lambda s, t: losses.soft_kl(s, t, args.temperature), student_logits, teacher_logits)
             else:

@@ -9,7 +9,7 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification, BertTokenizerFast
 
 WORDS = (
     "the a an is was it this that movie film story plot actor actors good great bad awful boring fun "
@@ -49,6 +49,38 @@ def tiny_bert(num_layers=4, hidden=32, heads=4, num_labels=2, seed=0, id2label=N
         config.id2label = dict(enumerate(id2label))
         config.label2id = {v: k for k, v in config.id2label.items()}
     return BertForSequenceClassification(config).eval()
+
+
+TAGS = ["O", "B-PER", "I-PER", "B-MISC"]
+TAGGED = [  # (words, tags): names are people, "movie"/"film" are works
+    ("i love this movie".split(), [0, 0, 0, 3]),
+    ("he and she were great".split(), [1, 0, 1, 0, 0]),
+    ("they hate the film".split(), [1, 0, 0, 3]),
+    ("zorg was so funny".split(), [1, 0, 0, 0]),  # zorg splits into sub-tokens (z ##o ##r ##g)
+]
+
+
+def tiny_token_bert(num_layers=4, hidden=32, heads=4, seed=0):
+    """A BERT token classifier with the TAGS labels, small enough to train in milliseconds."""
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(TINY_VOCAB), hidden_size=hidden, num_hidden_layers=num_layers,
+                        num_attention_heads=heads, intermediate_size=hidden * 2, max_position_embeddings=64,
+                        num_labels=len(TAGS), id2label=dict(enumerate(TAGS)), label2id={t: i for i, t in enumerate(TAGS)},
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return BertForTokenClassification(config).eval()
+
+
+def tiny_token_dataset(tokenizer, n=16, max_length=16):
+    """Tagged rows tokenized as `hf_distill.token_data` does: labels on each word's first sub-token, else -100."""
+    from datasets import Dataset
+
+    from hf_distill.token_data import align_labels
+
+    words = [TAGGED[i % len(TAGGED)][0] for i in range(n)]
+    tags = [TAGGED[i % len(TAGGED)][1] for i in range(n)]
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+    labels = [align_labels(enc.word_ids(i), tags[i]) for i in range(n)]
+    return Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels})
 
 
 def tiny_dataset(tokenizer, n=32, max_length=16):

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import POSITIVE, TINY_VOCAB, make_tokenizer, tiny_bert, tiny_dataset
+from conftest import POSITIVE, TINY_VOCAB, make_tokenizer, tiny_bert, tiny_dataset, tiny_token_bert, tiny_token_dataset
 from datasets import Dataset, load_from_disk
 from transformers import AutoTokenizer, BertTokenizerFast, DataCollatorWithPadding
 
@@ -293,3 +293,43 @@ def test_bf16_autocast_trains_from_cache_and_keeps_fp32_weights(tmp_path, cache_
     assert len(logged) == 3
     for h in logged:
         assert sum(h[f"loss/{n}"] for n in exact) == pytest.approx(h["loss"], rel=1e-2)
+
+
+def test_token_task_cache_stores_logits_per_real_token_and_gives_the_live_terms(tmp_path):
+    """A token teacher's logits (B, T, C) are stored per real token, unpadded, and read back as (B, T, C) with zeros
+    at padding: the cached KD/CE/hidden terms equal the live teacher's."""
+    from transformers import DataCollatorForTokenClassification
+
+    tok = make_tokenizer()
+    teacher = tiny_token_bert(num_layers=4, seed=1)
+    with torch.no_grad():
+        teacher.classifier.weight.mul_(50)
+    data = tiny_token_dataset(tok, n=16)
+    path = build_teacher_cache(teacher, tok, data, str(tmp_path / "cache"), layers_hidden=[2, 4], layers_attention=[],
+                               parts=set(), max_length=16, batch_size=4)
+    meta = json.loads(open(os.path.join(path, "meta.json")).read())
+    assert meta["logits_per_token"] is True
+    stored = load_from_disk(os.path.join(path, "data"))
+    assert all(len(r["logits"]) == r["length"] * 4 for r in stored)  # T_real x C values, no padding
+
+    def trainer(cache):
+        args = DistillationConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=8,
+                                  report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0,
+                                  hidden_weight=1.0, teacher_cache_dir=cache)
+        return DistillationTrainer(model=tiny_token_bert(num_layers=2, seed=2), teacher=teacher, args=args,
+                                   train_dataset=data, processing_class=tok,
+                                   data_collator=DataCollatorForTokenClassification(tok))
+
+    live, cached = trainer(None), trainer(path)
+    inputs = first_batch(live)
+    out_live = live.teacher_outputs(inputs)
+    out_cached = cached.teacher_outputs(inputs)
+    real = inputs["attention_mask"].bool()
+    assert out_cached.logits.shape == out_live.logits.shape
+    assert torch.allclose(out_cached.logits[real], out_live.logits[real], rtol=RTOL, atol=1e-2)
+    assert (out_cached.logits[~real] == 0).all()
+    live.model.train(), cached.model.train()
+    t_live, _ = live.loss_terms(live.model, inputs)
+    t_cached, _ = cached.loss_terms(cached.model, inputs)
+    for name in ("ce", "kd", "hidden"):
+        assert torch.allclose(t_cached[name], t_live[name], rtol=RTOL, atol=ATOL), name

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hf_distill import losses
-from hf_distill.tasks import SEQUENCE_CLASSIFICATION, position_mean, task_of
+from hf_distill.tasks import SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, position_mean, task_named, task_of
 
 
 def test_task_from_architectures():
@@ -15,8 +15,13 @@ def test_task_from_architectures():
     assert task_of(None) is SEQUENCE_CLASSIFICATION  # a bare encoder gets a sequence head
     assert task_of(["BertModel"]) is SEQUENCE_CLASSIFICATION
     assert SEQUENCE_CLASSIFICATION.model_class().__name__ == "AutoModelForSequenceClassification"
+    assert task_of(["BertForTokenClassification"]) is TOKEN_CLASSIFICATION
+    assert TOKEN_CLASSIFICATION.model_class().__name__ == "AutoModelForTokenClassification"
+    assert task_named("token-classification") is TOKEN_CLASSIFICATION
     with pytest.raises(ValueError, match="not a task hf_distill distils yet"):
         task_of(["BertForQuestionAnswering"])
+    with pytest.raises(ValueError, match="Unknown task 'ner'"):
+        task_named("ner")
 
 
 def test_sequence_task_has_one_position_per_row():
@@ -44,3 +49,24 @@ def test_token_task_averages_over_real_tokens_only():
     s, _ = token_task.positions(student, attention)
     again = position_mean(losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape), mask)
     assert torch.allclose(again, got)
+
+
+def test_token_kd_and_ce_count_labelled_tokens_only():
+    """Labels -100 (special tokens, later sub-tokens of a word, padding) never count: changing the logits there
+    changes no loss, and the mean is over the labelled tokens of each row."""
+    student, teacher = torch.randn(2, 6, 3), torch.randn(2, 6, 3)
+    attention = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]])
+    labels = torch.tensor([[-100, 2, -100, 0, -100, -100], [-100, 1, 1, 0, 2, -100]])
+    s, mask = TOKEN_CLASSIFICATION.positions(student, attention, labels)
+    t, _ = TOKEN_CLASSIFICATION.positions(teacher, attention, labels)
+    assert mask.tolist() == (labels != -100).tolist()
+    kd = position_mean(losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape), mask)
+    ce = position_mean(losses.hard_label_loss(s.flatten(0, 1), labels.flatten()).view(mask.shape), mask)
+    want_kd0 = losses.soft_kl(student[0, [1, 3]], teacher[0, [1, 3]], 2.0).mean()
+    want_ce0 = losses.hard_label_loss(student[0, [1, 3]], labels[0, [1, 3]]).mean()
+    assert torch.allclose(kd[0], want_kd0) and torch.allclose(ce[0], want_ce0)
+    student[labels == -100] += 50.0  # continuation pieces, [CLS], [SEP], padding
+    s, _ = TOKEN_CLASSIFICATION.positions(student, attention, labels)
+    kd2 = position_mean(losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape), mask)
+    ce2 = position_mean(losses.hard_label_loss(s.flatten(0, 1), labels.flatten()).view(mask.shape), mask)
+    assert torch.allclose(kd2, kd) and torch.allclose(ce2, ce)

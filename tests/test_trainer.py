@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import make_tokenizer, tiny_bert, tiny_dataset
+from conftest import make_tokenizer, tiny_bert, tiny_dataset, tiny_token_bert, tiny_token_dataset
 from safetensors import safe_open
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, TrainerCallback
 
@@ -255,3 +255,54 @@ def test_student_reused_by_a_second_trainer(tmp_path):
     inputs = batch(second)
     out = second.model(**{k: v for k, v in inputs.items() if k != "labels"}, output_hidden_states=True)
     assert len(out.hidden_states) == 3 + 2  # embeddings + 2 layers + one projected state per pair, once
+
+
+def token_trainer(tmp_path, **kw):
+    from transformers import DataCollatorForTokenClassification
+
+    tok = make_tokenizer()
+    return DistillationTrainer(
+        model=tiny_token_bert(num_layers=2, seed=2), teacher=tiny_token_bert(num_layers=4, seed=1),
+        args=make_args(tmp_path, **kw), train_dataset=tiny_token_dataset(tok, n=32), processing_class=tok,
+        data_collator=DataCollatorForTokenClassification(tok),
+    )
+
+
+def test_token_task_gradient_accumulation_matches_large_batch(tmp_path):
+    """Token-level CE and KD (per labelled token, averaged per row) with hidden and attention terms: batch 8 with
+    2 accumulation steps gives the update of batch 16."""
+    mix = dict(hidden_weight=1.0, attention_weight=0.5)
+    big = token_trainer(tmp_path / "big", per_device_train_batch_size=16, gradient_accumulation_steps=1, max_steps=2, **mix)
+    big.train()
+    acc = token_trainer(tmp_path / "acc", per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=2, **mix)
+    acc.train()
+    moved = 0
+    for (name, p_big), (_, p_acc) in zip(big.model.named_parameters(), acc.model.named_parameters()):
+        assert torch.allclose(p_big, p_acc, atol=1e-5), name
+    start = tiny_token_bert(num_layers=2, seed=2)
+    for (_, p0), (_, p1) in zip(start.named_parameters(), big.model.named_parameters()):
+        moved += int(not torch.allclose(p0, p1))
+    assert moved > 0
+    names = {k for h in big.state.log_history for k in h}
+    assert {"loss/ce", "loss/kd", "loss/hidden", "loss/attention"} <= names
+
+
+def test_token_kd_ignores_logits_at_unlabelled_positions(tmp_path):
+    trainer = token_trainer(tmp_path)
+    trainer.model.train()
+    inputs = batch(trainer)
+    terms, _ = trainer.loss_terms(trainer.model, inputs)
+    unlabelled = inputs["labels"] == -100
+    assert unlabelled.any() and (inputs["attention_mask"].bool() & unlabelled).any()  # special tokens, pieces
+
+    def shifted(module, args, output):
+        output.logits = output.logits + 30.0 * unlabelled.unsqueeze(-1) * torch.arange(4.0)
+        return output
+
+    handle = trainer.model.register_forward_hook(shifted)
+    try:
+        again, _ = trainer.loss_terms(trainer.model, inputs)
+    finally:
+        handle.remove()
+    for name in ("ce", "kd"):
+        assert torch.allclose(again[name], terms[name], atol=1e-5), name
