@@ -131,7 +131,8 @@ def _task_facts(info: dict) -> dict[str, str]:
     from .tasks import SEQUENCE_CLASSIFICATION, TASK_KINDS
 
     kind = TASK_KINDS.get(info.get("task_kind") or "", SEQUENCE_CLASSIFICATION)
-    return {"pipeline_tag": kind.pipeline_tag, "auto_model": kind.auto_model, "task_summary": kind.card_summary}
+    return {"pipeline_tag": kind.pipeline_tag, "auto_model": kind.auto_model, "task_summary": kind.card_summary,
+            "task_noun": kind.card_noun, "example": kind.card_example, "per_token": kind.per_token}
 
 
 def _context(info: dict) -> dict[str, Any]:
@@ -366,17 +367,21 @@ def card_fields(report: dict) -> dict[str, Any]:
 
 def write_student_card(report: dict, data_args, run_args, student_dir: str) -> str:
     """Render the model card from the package template (hf_distill/templates/card.md) into `student_dir/README.md`."""
-    from .data import GLUE_TASKS
+    from .data import GLUE_DATASET, GLUE_TASKS
+    from .tasks import TASK_KINDS
     from .teacher import read_teacher_info
 
     distillation = report.get("distillation", {})
-    task = data_args.task_name or "text-classification"
+    kind = TASK_KINDS[_student_task(student_dir)]
+    hub_dataset = data_args.dataset_name if data_args.dataset_name != GLUE_DATASET else None
+    task = data_args.task_name or hub_dataset or kind.pipeline_tag
     teacher_base = (read_teacher_info(report.get("teacher_dir", "")) or {}).get("base_model")
     info = {
         "model_name": run_args.model_name or f"{os.path.basename(os.path.abspath(student_dir))}",
         "teacher": distillation.get("teacher") or report.get("teacher_dir"),
         "teacher_base": teacher_base,
-        "dataset": {"name": "glue", "config": data_args.task_name} if data_args.task_name in GLUE_TASKS else None,
+        "dataset": {"name": "glue", "config": data_args.task_name} if data_args.task_name in GLUE_TASKS and not hub_dataset
+        else ({"name": hub_dataset} if hub_dataset else None),
         "loss_weights": distillation.get("loss_weights"),
         "temperature": distillation.get("temperature"),
         "layer_map": distillation.get("layer_map"),
@@ -385,7 +390,7 @@ def write_student_card(report: dict, data_args, run_args, student_dir: str) -> s
         **card_fields(report),
     }
     info["task_name"] = task
-    info["task_kind"] = _student_task(student_dir)
+    info["task_kind"] = kind.name
     info = {k: v for k, v in info.items() if v is not None}
     return write_card(student_dir, info)
 

@@ -1,4 +1,5 @@
-"""Task data the way transformers' `run_glue.py` takes it: a GLUE task from the Hub, or local files.
+"""Task data the way transformers' `run_glue.py` / `run_ner.py` take it: a GLUE task or another Hub dataset, or local
+files (csv, tsv, json, jsonl, parquet; CoNLL `.txt` / `.conll` for token classification, `hf_distill.token_data`).
 
 Labels carry names. A dataset's label ids are turned into names and then into the ids of the model being
 trained (`model.config.label2id`), so a teacher and a dataset whose labels are ordered differently still agree.
@@ -10,6 +11,8 @@ import csv
 import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from .tasks import SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, TaskKind, task_named
 
 # GLUE task -> (text column, text-pair column); validation split name where it is not "validation".
 GLUE_TASKS: dict[str, tuple[str, str | None]] = {
@@ -25,7 +28,9 @@ GLUE_TASKS: dict[str, tuple[str, str | None]] = {
 }
 GLUE_VALIDATION_SPLIT = {"mnli": "validation_matched"}
 # Readable names for GLUE tasks whose Hub features are ClassLabels with terse names.
-EXTENSION_TO_BUILDER = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet"}
+EXTENSION_TO_BUILDER = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet",
+                        "conll": "conll", "txt": "conll"}
+GLUE_DATASET = "nyu-mll/glue"
 
 
 def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob", "replace_prob")) -> None:
@@ -36,12 +41,26 @@ def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob
 
 @dataclass
 class DataArguments:
-    """Which data to train and evaluate on. Either `task_name` (a GLUE task, from the Hub) or local files."""
+    """Which data to train and evaluate on: `task_name` (a GLUE task, from the Hub), another Hub `dataset_name`, or
+    local files."""
 
     task_name: str | None = field(
         default=None, metadata={"help": f"A GLUE task loaded from the Hub: one of {', '.join(GLUE_TASKS)}."}
     )
-    dataset_name: str = field(default="nyu-mll/glue", metadata={"help": "Hub dataset holding `task_name`."})
+    dataset_name: str = field(
+        default=GLUE_DATASET,
+        metadata={"help": "Hub dataset: the GLUE one holding `task_name`, or another (e.g. conll2003) without it."},
+    )
+    task: str | None = field(
+        default=None,
+        metadata={"help": "sequence-classification or token-classification. Default: read from the data (CoNLL files "
+                          "and rows with a list of words are token classification) and checked against the teacher."},
+    )
+    label_all_tokens: bool = field(
+        default=False,
+        metadata={"help": "Token classification: label every sub-token of a word (a B- tag continued as I-), not "
+                          "only its first (run_ner.py's default)."},
+    )
     train_file: str | None = field(default=None, metadata={"help": "Local training file: csv, tsv, json, jsonl or parquet."})
     validation_file: str | None = field(default=None, metadata={"help": "Local validation file, same formats."})
     text_column: str | None = field(
@@ -50,7 +69,9 @@ class DataArguments:
     text_pair_column: str | None = field(
         default=None, metadata={"help": "Column with the second text of a pair task (default: none for local files)."}
     )
-    label_column: str = field(default="label", metadata={"help": "Column with the label."})
+    label_column: str | None = field(
+        default=None, metadata={"help": "Column with the label (default: label; ner_tags for token classification)."}
+    )
     class_names: str | None = field(
         default=None,
         metadata={
@@ -99,8 +120,14 @@ class DataArguments:
                     f"Unknown task_name {self.task_name!r}: use one of {', '.join(GLUE_TASKS)}, "
                     "or pass --train_file/--validation_file for your own data."
                 )
-        if self.task_name is None and self.train_file is None and self.validation_file is None:
-            raise ValueError("No data: pass --task_name (a GLUE task) or --train_file and --validation_file.")
+        if self.task is not None:
+            from .tasks import task_named
+
+            task_named(self.task)
+        hub_dataset = self.dataset_name != GLUE_DATASET
+        if self.task_name is None and not hub_dataset and self.train_file is None and self.validation_file is None:
+            raise ValueError("No data: pass --task_name (a GLUE task), --dataset_name (a Hub dataset) or --train_file "
+                             "and --validation_file.")
         for f in (self.train_file, self.validation_file):
             if f is not None and _extension(f) not in EXTENSION_TO_BUILDER:
                 raise ValueError(
@@ -122,15 +149,23 @@ class TaskData:
     label_column: str
     label_names: list[str]  # index = dataset label id; empty for regression
     is_regression: bool
+    kind: TaskKind = SEQUENCE_CLASSIFICATION  # hf_distill.tasks: token classification has a list of words per row
+    label_all_tokens: bool = False
 
     @property
     def num_labels(self) -> int:
         return 1 if self.is_regression else len(self.label_names)
 
-    def texts(self, split: str) -> tuple[list[str], list[str] | None]:
+    def texts(self, split: str) -> tuple[list, list[str] | None]:
+        """The split's texts and pair texts (None without pairs); a token task's texts are lists of words."""
         ds = getattr(self, split)
         pairs = list(ds[self.text_pair_column]) if self.text_pair_column else None
         return list(ds[self.text_column]), pairs
+
+    def plain_texts(self, split: str) -> list[str]:
+        """The split's first texts as strings (a token task's words joined by spaces): what latency is timed on."""
+        texts, _ = self.texts(split)
+        return [" ".join(t) if isinstance(t, list) else t for t in texts]
 
 
 def _extension(path: str) -> str:
@@ -143,6 +178,10 @@ def _load_local(path: str):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Data file not found: {path!r}. Check the path passed as --train_file/--validation_file.")
     ext = _extension(path)
+    if EXTENSION_TO_BUILDER[ext] == "conll":
+        from .token_data import read_conll
+
+        return datasets.Dataset.from_list(read_conll(path))
     if ext == "tsv":
         # GLUE TSVs are unquoted: read them with QUOTE_NONE, never with csv's default quoting.
         # utf-8-sig: a byte-order mark (GLUE's MRPC files start with one) must not stick to the first column's name.
@@ -186,14 +225,24 @@ def load_task_data(args: DataArguments) -> TaskData:
         if args.validation_file:
             splits["validation"] = _load_local(args.validation_file)
         default_text, default_pair = GLUE_TASKS.get(args.task_name or "", (None, None))
-    else:
+    elif args.dataset_name == GLUE_DATASET:
         raw = datasets.load_dataset(args.dataset_name, args.task_name)
         splits["train"] = raw["train"]
         splits["validation"] = raw[GLUE_VALIDATION_SPLIT.get(args.task_name, "validation")]
         default_text, default_pair = GLUE_TASKS[args.task_name]
+    else:  # another Hub dataset (conll2003, ...): its train and validation splits
+        raw = datasets.load_dataset(args.dataset_name, args.task_name)
+        splits["train"], splits["validation"] = raw["train"], raw["validation"]
+        default_text, default_pair = None, None
 
     any_split = next(s for s in splits.values() if s is not None)
     columns = any_split.column_names
+    kind = _task_kind(args, any_split)
+    if kind.per_token:
+        from .token_data import TAGS_COLUMN, TOKENS_COLUMN
+
+        return _token_task_data(args, splits, kind, args.text_column or TOKENS_COLUMN, args.label_column or TAGS_COLUMN)
+    label_column = args.label_column or "label"
     text_column = args.text_column or default_text or next((c for c in ("sentence", "text") if c in columns), None)
     pair_column = args.text_pair_column or (default_pair if default_pair in columns else None)
     for name, split in splits.items():
@@ -201,57 +250,73 @@ def load_task_data(args: DataArguments) -> TaskData:
             continue
         if len(split) == 0:
             raise ValueError(f"The {name} data is empty: it needs at least one row.")
-        missing = [c for c in (text_column, pair_column, args.label_column) if c is not None and c not in split.column_names]
+        missing = [c for c in (text_column, pair_column, label_column) if c is not None and c not in split.column_names]
         if text_column is None or missing:
             raise ValueError(
                 f"The {name} data has columns {split.column_names} but not "
                 f"{missing or ['a text column']}: pass --text_column / --text_pair_column / --label_column."
             )
-        splits[name] = _coerce_labels(split, args.label_column)
+        splits[name] = _coerce_labels(split, label_column)
 
-    feature = any_split.features.get(args.label_column)
+    feature = any_split.features.get(label_column)
     sample = splits["train"] if splits["train"] is not None else splits["validation"]
     if args.is_regression is not None:
         is_regression = args.is_regression
     else:
-        is_regression = args.task_name == "stsb" or isinstance(sample[0][args.label_column], float)
+        is_regression = args.task_name == "stsb" or isinstance(sample[0][label_column], float)
 
     if not is_regression:
         if isinstance(feature, datasets.ClassLabel):
             label_names = list(feature.names)
         elif args.class_names:
             label_names = [n.strip() for n in args.class_names.split(",")]
-        elif isinstance(sample[0][args.label_column], str):
+        elif isinstance(sample[0][label_column], str):
             seen = set()
             for s in splits.values():
                 if s is not None:
-                    seen.update(s[args.label_column])
+                    seen.update(s[label_column])
             label_names = sorted(seen)
         else:
             ids = set()
             for s in splits.values():
                 if s is not None:
-                    ids.update(s[args.label_column])
+                    ids.update(s[label_column])
             label_names = [f"LABEL_{i}" for i in range(max(ids) + 1)]
         # Labels given as names: store ids into `label_names`.
         for name, split in splits.items():
-            if split is not None and isinstance(split[0][args.label_column], str):
+            if split is not None and isinstance(split[0][label_column], str):
                 index = {n: i for i, n in enumerate(label_names)}
-                unknown = sorted(set(split[args.label_column]) - set(index))
+                unknown = sorted(set(split[label_column]) - set(index))
                 if unknown:
                     raise ValueError(f"Labels {unknown} in the {name} data are not in label_names {label_names}.")
-                ids = [index[v] for v in split[args.label_column]]
-                splits[name] = split.remove_columns(args.label_column).add_column(args.label_column, ids)
+                ids = [index[v] for v in split[label_column]]
+                splits[name] = split.remove_columns(label_column).add_column(label_column, ids)
         for name, split in splits.items():
             if split is None:
                 continue
-            bad = sorted({v for v in split[args.label_column] if not 0 <= v < len(label_names)})
+            bad = sorted({v for v in split[label_column] if not 0 <= v < len(label_names)})
             if bad:
                 raise ValueError(
                     f"Label ids {bad[:5]} in the {name} data are outside 0..{len(label_names) - 1} "
                     f"(label_names={label_names}). Fix --class_names or the data."
                 )
 
+    selection = _hold_out_and_limit(args, splits)
+    return TaskData(
+        train=splits["train"],
+        validation=splits["validation"],
+        selection=selection,
+        text_column=text_column,
+        text_pair_column=pair_column,
+        label_column=label_column,
+        label_names=label_names,
+        is_regression=is_regression,
+    )
+
+
+def _hold_out_and_limit(args: DataArguments, splits: dict):
+    """Split off the last `train_slice_for_selection` training rows (returned; None without it) and apply the
+    max_*_samples limits, in `splits`."""
     selection = None
     if args.train_slice_for_selection and splits["train"] is not None:
         n = len(splits["train"])
@@ -263,16 +328,74 @@ def load_task_data(args: DataArguments) -> TaskData:
     for name, limit in (("train", args.max_train_samples), ("validation", args.max_eval_samples)):
         if splits[name] is not None and limit is not None:
             splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
-    return TaskData(
-        train=splits["train"],
-        validation=splits["validation"],
-        selection=selection,
-        text_column=text_column,
-        text_pair_column=pair_column,
-        label_column=args.label_column,
-        label_names=label_names,
-        is_regression=is_regression,
-    )
+    return selection
+
+
+def _task_kind(args: DataArguments, split) -> TaskKind:
+    """--task, else token classification when the text column holds lists of words (CoNLL files, conll2003)."""
+    if args.task is not None:
+        return task_named(args.task)
+    from .token_data import TOKENS_COLUMN
+
+    column = args.text_column or TOKENS_COLUMN
+    if column in split.column_names and len(split) and isinstance(split[0][column], list):
+        return TOKEN_CLASSIFICATION
+    return SEQUENCE_CLASSIFICATION
+
+
+def _token_task_data(args: DataArguments, splits: dict, kind: TaskKind, text_column: str, label_column: str) -> TaskData:
+    """Rows of words and their tags: tag names from the dataset's ClassLabel, --class_names or the tags seen."""
+    import datasets
+
+    from .token_data import tag_order
+
+    for name, split in splits.items():
+        if split is None:
+            continue
+        if len(split) == 0:
+            raise ValueError(f"The {name} data is empty: it needs at least one row.")
+        missing = [c for c in (text_column, label_column) if c not in split.column_names]
+        if missing:
+            raise ValueError(f"The {name} data has columns {split.column_names} but not {missing}: pass --text_column "
+                             "(the list of words) and --label_column (their tags).")
+        if not isinstance(split[0][text_column], list):
+            raise ValueError(f"Token classification needs a list of words per row in {text_column!r}, but the {name} "
+                             f"data holds {type(split[0][text_column]).__name__}: pass --text_column with the words.")
+        bad = next((i for i, (w, t) in enumerate(zip(split[text_column], split[label_column])) if len(w) != len(t)), None)
+        if bad is not None:
+            raise ValueError(f"Row {bad} of the {name} data has {len(split[bad][text_column])} words but "
+                             f"{len(split[bad][label_column])} tags: every word needs one tag.")
+    present = [s for s in splits.values() if s is not None]
+    feature = getattr(present[0].features.get(label_column), "feature", None)
+    first_tag = next((tags[0] for tags in present[0][label_column] if tags), None)
+    if isinstance(feature, datasets.ClassLabel):
+        label_names = list(feature.names)
+    elif isinstance(first_tag, str):
+        label_names = tag_order(t for s in present for tags in s[label_column] for t in tags)
+    elif args.class_names:
+        label_names = [n.strip() for n in args.class_names.split(",")]
+    else:
+        raise ValueError("The tags are integers and their names are unknown: pass --class_names O,B-PER,I-PER,... in "
+                         "id order (seqeval scores entities by the names).")
+    index = {n: i for i, n in enumerate(label_names)}
+    for name, split in splits.items():
+        if split is None:
+            continue
+        if isinstance(first_tag, str):
+            unknown = sorted({t for tags in split[label_column] for t in tags} - set(index))
+            if unknown:
+                raise ValueError(f"Tags {unknown} in the {name} data are not among {label_names}: fix --class_names.")
+            ids = [[index[t] for t in tags] for tags in split[label_column]]
+            splits[name] = split.remove_columns(label_column).add_column(label_column, ids)
+        else:
+            bad = sorted({t for tags in split[label_column] for t in tags if not 0 <= t < len(label_names)})
+            if bad:
+                raise ValueError(f"Tag ids {bad[:5]} in the {name} data are outside 0..{len(label_names) - 1} "
+                                 f"({label_names}): fix --class_names.")
+    selection = _hold_out_and_limit(args, splits)
+    return TaskData(train=splits["train"], validation=splits["validation"], selection=selection,
+                    text_column=text_column, text_pair_column=None, label_column=label_column,
+                    label_names=label_names, is_regression=False, kind=kind, label_all_tokens=args.label_all_tokens)
 
 
 def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: dict[str, int] | None = None,
@@ -288,6 +411,13 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
         from .labels import label_permutation
 
         perm = label_permutation(data.label_names, label2id)
+    if data.kind.per_token:
+        if not gold_labels:
+            raise ValueError("Teacher-labelled copies (--augment_copies) are for sequence tasks: a perturbed word "
+                             "changes the tags. Set augment_copies 0 for token classification.")
+        from .token_data import tokenize_words
+
+        return tokenize_words(split, data, tokenizer, max_length, perm, data.label_all_tokens)
 
     def encode(batch):
         texts = batch[data.text_column]

@@ -77,7 +77,8 @@ def apply_learning_rate_rule(learning_rate: float, model, reference_width: int |
 
 
 def max_length_for(tokenizer, texts: list[str], pairs: list[str] | None = None, seed: int = 0) -> int:
-    """`LENGTH_PERCENTILE`th percentile of the token lengths of (a seeded sample of) the rows, rounded up to a
+    """`LENGTH_PERCENTILE`th percentile of the token lengths of (a seeded sample of) the rows (texts, or lists of
+    words for a token task), rounded up to a
     multiple of 16, between 16 and the tokenizer's `model_max_length` (512 when it states none)."""
     if not texts:
         raise ValueError("max_length_for needs at least one text.")
@@ -86,7 +87,9 @@ def max_length_for(tokenizer, texts: list[str], pairs: list[str] | None = None, 
         idx = sorted(random.Random(seed).sample(idx, LENGTH_SAMPLE))
     sample = [texts[i] or "" for i in idx]
     sample_pairs = [pairs[i] or "" for i in idx] if pairs is not None else None
-    lengths = sorted(len(ids) for ids in tokenizer(sample, sample_pairs, truncation=False)["input_ids"])
+    words = isinstance(sample[0], list)  # a token task: rows of words
+    encoded = tokenizer(sample, sample_pairs, truncation=False, **({"is_split_into_words": True} if words else {}))["input_ids"]
+    lengths = sorted(len(ids) for ids in encoded)
     value = lengths[min(len(lengths) - 1, math.ceil(LENGTH_PERCENTILE / 100 * len(lengths)) - 1)]
     limit = tokenizer.model_max_length if 0 < (tokenizer.model_max_length or 0) <= 100_000 else 512
     return int(min(limit, max(16, 16 * math.ceil(value / 16))))

@@ -30,7 +30,9 @@ from hf_distill.measure import (
     size_on_disk_mb,
     weight_files,
 )
-from hf_distill.metrics import build_compute_metrics, is_regression_task, metric_names_for_task
+from hf_distill.metrics import build_compute_metrics, build_token_compute_metrics, is_regression_task, metric_names_for_task
+from hf_distill.tasks import task_of, task_of_model
+from hf_distill.token_data import align_labels
 
 # --------------------------------------------------------------------------- metrics
 
@@ -113,13 +115,53 @@ def evaluate_model(
     return compute_metrics(EvalPrediction(predictions=logits, label_ids=label_ids))
 
 
+def evaluate_tokens(
+    model: torch.nn.Module,
+    tokenizer,
+    words: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[int]],
+    max_length: int = 128,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Entity-level seqeval scores (f1, precision, recall; accuracy per word) of a token classifier on rows of
+    `words` with their `tags` (ids in the model's own `id2label` order), each word scored at its first sub-token.
+    Words cut off by `max_length` are not scored (as in transformers' run_ner.py)."""
+    if len(words) != len(tags):
+        raise ValueError(f"{len(words)} rows of words but {len(tags)} rows of tags")
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    predicted, gold = [], []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(words), batch_size):
+                chunk = [list(w) for w in words[start : start + batch_size]]
+                enc = tokenizer(chunk, is_split_into_words=True, truncation=True, max_length=max_length,
+                                padding="longest", return_tensors="pt")
+                ids = model(**{k: v.to(device) for k, v in enc.items()}).logits.argmax(-1).cpu().numpy()
+                for i in range(len(chunk)):
+                    aligned = np.asarray(align_labels(enc.word_ids(i), list(tags[start + i])))
+                    keep = aligned != -100
+                    predicted.append(ids[i][keep])
+                    gold.append(aligned[keep])
+    finally:
+        model.train(was_training)
+    width = max(1, max(len(g) for g in gold))
+    preds = np.zeros((len(gold), width), dtype=np.int64)
+    refs = np.full((len(gold), width), -100, dtype=np.int64)
+    for i, (p, g) in enumerate(zip(predicted, gold)):
+        preds[i, : len(p)], refs[i, : len(g)] = p, g
+    from transformers import EvalPrediction
+
+    names = model_label_names(model)
+    return build_token_compute_metrics(names)(EvalPrediction(predictions=preds, label_ids=refs))
+
+
 # --------------------------------------------------------------------------- report
 
 
 def _load(model_dir: str | os.PathLike):
     from transformers import AutoConfig, AutoTokenizer
-
-    from .tasks import task_of
 
     model_class = task_of(AutoConfig.from_pretrained(str(model_dir)).architectures).model_class()
     model = model_class.from_pretrained(str(model_dir), dtype=torch.float32)
@@ -148,7 +190,9 @@ def build_report(
 ) -> dict[str, Any]:
     """Evaluate teacher and student (saved folders) on the same data and measure both the same way.
 
-    `labels` are in the teacher's `id2label` order (re-indexed by name for a student whose order differs).
+    `labels` are in the teacher's `id2label` order (re-indexed by name for a student whose order differs). For a
+    token classifier, `texts` are rows of words and `labels` rows of their tag ids (scored by `evaluate_tokens`;
+    latency is timed on the words joined by spaces).
     Returns {"task_name", "metric_name", "teacher": {...}, "student": {...}, "retention",
     "speedup_b<bs>" for each batch size, "latency_settings"}, each model entry holding "metrics",
     "num_parameters", "num_layers", "hidden_size", "size_mb", "latency_ms" ({"b1": median, ...}) and
@@ -162,25 +206,33 @@ def build_report(
     teacher, teacher_tok = _load(teacher_dir)
     student, student_tok = _load(student_dir)
 
-    is_regression = is_regression_task(task_name) or teacher.config.num_labels == 1
-    metric_names = metric_names_for_task(task_name, is_regression)
+    per_token = task_of_model(teacher).per_token
+    is_regression = not per_token and (is_regression_task(task_name) or teacher.config.num_labels == 1)
+    metric_names = metric_names_for_task(task_name, is_regression, per_token)
     main_metric = metric_names[0]
+    timed = [" ".join(w) for w in texts] if per_token else texts
+    if per_token:
+        student_labels = [relabel_for_student(teacher, student, list(tags)) for tags in labels]
+    else:
+        student_labels = labels if is_regression else relabel_for_student(teacher, student, labels)
 
     entries: dict[str, dict] = {}
     threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
     for role, model, tok, model_dir, model_labels in (
         ("teacher", teacher, teacher_tok, teacher_dir, labels),
-        ("student", student, student_tok, student_dir,
-         labels if is_regression else relabel_for_student(teacher, student, labels)),
+        ("student", student, student_tok, student_dir, student_labels),
     ):
-        metrics = evaluate_model(
-            model, tok, texts, model_labels, task_name=task_name, text_pairs=text_pairs,
-            max_length=max_length, is_regression=is_regression,
-        )
+        if per_token:
+            metrics = evaluate_tokens(model, tok, texts, model_labels, max_length=max_length)
+        else:
+            metrics = evaluate_model(
+                model, tok, texts, model_labels, task_name=task_name, text_pairs=text_pairs,
+                max_length=max_length, is_regression=is_regression,
+            )
         detail = {}
         for bs in batch_sizes:
             detail[f"b{bs}"] = measure_latency_ms(
-                model, tok, texts, bs, max_length=max_length, runs=latency_runs, warmup=latency_warmup,
+                model, tok, timed, bs, max_length=max_length, runs=latency_runs, warmup=latency_warmup,
                 text_pairs=text_pairs, num_threads=num_threads,
             )
             threads = detail[f"b{bs}"]["threads"]
@@ -316,6 +368,7 @@ __all__ = [
     "headline",
     "count_parameters",
     "evaluate_model",
+    "evaluate_tokens",
     "measure_latency_ms",
     "predict_logits",
     "render_markdown",

@@ -208,13 +208,13 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     """Search student shapes for `teacher_path` on the task; writes search.json, search.md and search.png."""
     import copy
 
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+    from transformers import AutoTokenizer, Trainer
 
     from .architectures import ffn_field
     from .assets import resolve_model_path
     from .data import load_task_data, tokenize_split
     from .measure import count_parameters, measure_latency_ms
-    from .metrics import build_compute_metrics, metric_names_for_task
+    from .metrics import compute_metrics_for, metric_names_for_task
     from .recipe import resolve_max_length
     from .student import student_from_config, student_from_teacher
     from .teacher import load_teacher
@@ -246,15 +246,16 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     resolve_max_length(data_args, data, tokenizer)
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
     held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
-    texts, _ = data.texts("selection")
-    metrics_fn = build_compute_metrics(data_args.task_name, data.is_regression)
-    main_metric = metric_names_for_task(data_args.task_name, data.is_regression)[0]
+    texts = data.plain_texts("selection")  # for latency
+    metrics_fn = compute_metrics_for(data_args.task_name, data, teacher)
+    main_metric = metric_names_for_task(data_args.task_name, data.is_regression, data.kind.per_token)[0]
+    collator = data.kind.data_collator(tokenizer)
 
     def evaluate(model) -> float:
         args = copy.copy(config)
         args.output_dir = os.path.join(output_dir, "eval")
         trainer = Trainer(model=model, args=args, eval_dataset=held_out, processing_class=tokenizer,
-                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics_fn)
+                          data_collator=collator, compute_metrics=metrics_fn)
         return float(trainer.evaluate()[f"eval_{main_metric}"])
 
     def build(shape: Shape):
@@ -278,7 +279,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
             args.relation_heads = relation_heads_for(teacher.config, shape)
         trainer = DistillationTrainer(model=student, teacher=teacher, teacher_tokenizer=tokenizer, args=args,
                                       train_dataset=train, processing_class=tokenizer,
-                                      data_collator=DataCollatorWithPadding(tokenizer))
+                                      data_collator=collator)
         trainer.train()
         result = evaluate(student)
         logger.info("search: %s after %d steps: %.4f", shape.name, steps, result)

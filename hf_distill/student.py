@@ -237,10 +237,10 @@ def _pretrained_base(model_args, teacher):
     """--pretrained_model as a classifier with the teacher's labels (a new head): where `student_init pretrained`
     cuts its layers from. It must be the teacher's architecture and vocabulary."""
     from .assets import resolve_model_path
-    from .tasks import task_of
+    from .tasks import task_of_model
 
     labels = teacher.config
-    base = task_of(teacher.config.architectures).model_class().from_pretrained(
+    base = task_of_model(teacher).model_class().from_pretrained(
         resolve_model_path(model_args.pretrained_model), trust_remote_code=model_args.trust_remote_code,
         num_labels=labels.num_labels, id2label=labels.id2label, label2id=labels.label2id,
         problem_type=labels.problem_type,
@@ -260,10 +260,10 @@ def build_student(model_args, teacher):
     """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers
     (or, with `student_init pretrained`, the same layers of the encoder the teacher was fine-tuned from)."""
     from .assets import resolve_model_path
-    from .tasks import task_of
+    from .tasks import task_of_model
 
     if model_args.student:
-        return task_of(teacher.config.architectures).model_class().from_pretrained(
+        return task_of_model(teacher).model_class().from_pretrained(
             resolve_model_path(model_args.student), trust_remote_code=model_args.trust_remote_code
         )
     if model_args.student_config:

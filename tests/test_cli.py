@@ -191,3 +191,58 @@ def test_distill_with_augmented_copies_caches_and_trains_on_them(tmp_path, pretr
     assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1}
     assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
                  "--augment_mask_prob", "0.95", "--augment_copies", "1", *FAST]) == 2  # 0.95 + 0.1 > 1: refused
+
+
+def write_conll(path, rows):
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for words, tags in rows:
+        lines += [f"{w} NN B-NP {t}" for w, t in zip(words, tags)] + [""]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def tagged(n):
+    from conftest import TAGGED, TAGS
+
+    return [(TAGGED[i % len(TAGGED)][0], [TAGS[t] for t in TAGGED[i % len(TAGGED)][1]]) for i in range(n)]
+
+
+def test_token_classification_pipeline_from_conll_files(tmp_path):
+    """CoNLL files in, a token-classification student out: seqeval F1 in the report, a card with the task's
+    pipeline tag, a student that transformers' own token-classification pipeline runs."""
+    from transformers import AutoModelForTokenClassification, pipeline
+
+    base = tmp_path / "base"  # a pretrained encoder with no head, as a user's would be
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(base)
+    make_tokenizer().save_pretrained(base)
+    train = write_conll(tmp_path / "train.txt", tagged(24))
+    val = write_conll(tmp_path / "valid.txt", tagged(8))
+    out = tmp_path / "ner"
+    code = main(["pipeline", "--pretrained_model", str(base), "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--attention_weight",
+                 "1", "--teacher_cache_dir", str(tmp_path / "cache"), *FAST])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metric_name"] == "f1" and {"f1", "precision", "recall", "accuracy"} <= set(report["student"]["metrics"])
+    student = AutoModelForTokenClassification.from_pretrained(out / "student")
+    assert student.config.num_hidden_layers == 2
+    assert student.config.id2label == {0: "O", 1: "B-MISC", 2: "B-PER"}  # the tags seen, in tag_order
+    card = (out / "student" / "README.md").read_text()
+    assert "pipeline_tag: token-classification" in card and 'aggregation_strategy="simple"' in card
+    tagger = pipeline("token-classification", model=str(out / "student"), aggregation_strategy="simple", device="cpu")
+    assert isinstance(tagger("he and zorg were great"), list)
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["logits_per_token"] is True
+
+
+def test_token_teacher_with_sequence_data_is_refused_before_training(tmp_path, capsys):
+    from conftest import tiny_token_bert
+
+    teacher = tmp_path / "teacher"
+    tiny_token_bert(seed=1).save_pretrained(teacher)
+    make_tokenizer().save_pretrained(teacher)
+    train = write_rows(tmp_path / "train.csv", sentences(8))
+    code = main(["distill", "--teacher", str(teacher), "--train_file", train, "--output_dir", str(tmp_path / "o"), *FAST])
+    assert code == 2
+    assert "teacher is a token-classification model" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

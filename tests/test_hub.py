@@ -257,3 +257,57 @@ def test_push_refuses_unparseable_card_before_any_request(tmp_path, monkeypatch)
         assert server.requests == []
     finally:
         stop(server)
+
+
+TOKEN_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+    from hf_distill.hub import push_student
+
+    student_dir, repo_id, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    push_student(student_dir, repo_id)
+    # what a user runs, without hf_distill:
+    model = AutoModelForTokenClassification.from_pretrained(repo_id).eval()
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()
+    tagger = pipeline("token-classification", model=repo_id, aggregation_strategy="simple", device="cpu")
+    entities = [[{k: (float(v) if k == "score" else v) for k, v in e.items()} for e in tagger(t)] for t in texts]
+    print("RESULT " + json.dumps({"logits": logits, "entities": entities}))
+    """
+)
+
+
+def test_pushed_token_student_tags_through_the_hub_like_the_local_one(tmp_path, hub):
+    from conftest import tiny_token_bert
+    from transformers import pipeline
+
+    server, url = hub
+    student_dir, repo_id = tmp_path / "tagger", "tester/tiny-tagger"
+    model = tiny_token_bert(num_layers=2, seed=5)
+    with torch.no_grad():
+        model.classifier.weight.mul_(30)  # confident tags, so entities come out
+    model.save_pretrained(student_dir)
+    make_tokenizer().save_pretrained(student_dir)
+    write_card(str(student_dir), {**CARD_INFO, "repo_id": repo_id, "task_kind": "token-classification",
+                                  "metric_name": "f1", "dataset": {"name": "conll2003"}, "task_name": "conll2003"})
+    texts = ["he and zorg were great", "i love this movie"]
+    with torch.no_grad():
+        tok = make_tokenizer()
+        local_logits = model(**tok(texts, padding=True, return_tensors="pt")).logits
+    local = pipeline("token-classification", model=str(student_dir), aggregation_strategy="simple", device="cpu")
+    local_entities = [local(t) for t in texts]
+    assert any(local_entities)
+
+    proc = subprocess.run([sys.executable, "-c", TOKEN_CHILD, str(student_dir), repo_id, json.dumps(texts)],
+                          env=_child_env(tmp_path, url), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert torch.allclose(torch.tensor(result["logits"]), local_logits, atol=1e-5)
+    for remote, here in zip(result["entities"], local_entities):
+        assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in remote] == [
+            (e["entity_group"], e["word"], e["start"], e["end"]) for e in here]
+    card = server.hub.file_bytes(repo_id, "README.md").decode()
+    assert "pipeline_tag: token-classification" in card

@@ -55,7 +55,11 @@ def test_every_metric_loads_offline_from_its_folder(name, no_network):
     # evaluate.load also accepts the .py path directly
     by_file = evaluate.load(str(folder / f"{name}.py"))
     assert type(by_file).__name__ == type(module).__name__
-    assert module.compute(predictions=[1, 0], references=[1, 0])[name] == pytest.approx(1.0)
+    if name == "seqeval":  # tag sequences, scored as {"f1", ...}
+        out = module.compute(predictions=[["B-PER", "O"]], references=[["B-PER", "O"]])
+        assert out["f1"] == pytest.approx(1.0) and out["PER"]["number"] == 1
+    else:
+        assert module.compute(predictions=[1, 0], references=[1, 0])[name] == pytest.approx(1.0)
 
 
 def test_unknown_metric_raises():
@@ -176,3 +180,24 @@ def test_compute_metrics_rejects_1d_float_for_classification():
 def test_constant_regression_output_gives_nan_not_error():
     out = build_compute_metrics("stsb")(EvalPrediction(predictions=np.ones((4, 1)), label_ids=np.arange(4.0)))
     assert math.isnan(out["pearsonr"])
+
+
+def test_seqeval_entities_by_hand():
+    """Gold: PER (0-1), LOC (3). Predicted: PER (0-1) right, LOC missed, a wrong ORG at 4.
+    precision 1/2, recall 1/2, F1 1/2; words right 4 of 6 (positions 3 and 4 wrong)."""
+    from hf_distill.metrics import build_token_compute_metrics
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "B-ORG"]
+    gold = [[1, 2, 0, 3, 0, 0]]
+    pred = [[1, 2, 0, 0, 4, 0]]
+    # logits (N, T, C) with one more position whose label is -100 (a later sub-token): never scored
+    logits = np.eye(5)[[pred[0] + [3]]] * 5.0
+    labels = np.array([gold[0] + [-100]])
+    out = build_token_compute_metrics(names)(EvalPrediction(predictions=logits, label_ids=labels))
+    assert out == {"f1": pytest.approx(0.5), "precision": pytest.approx(0.5), "recall": pytest.approx(0.5),
+                   "accuracy": pytest.approx(4 / 6)}
+    # an entity with the right type but the wrong span is wrong: B-PER O instead of B-PER I-PER
+    out = build_token_compute_metrics(names)(EvalPrediction(predictions=np.array([[1, 0, 0, 3, 0, 0]]),
+                                                            label_ids=np.array(gold)))
+    assert out["precision"] == pytest.approx(0.5) and out["recall"] == pytest.approx(0.5)
+    assert metric_names_for_task(None, per_token=True)[0] == "f1"

@@ -20,6 +20,7 @@ from ..data import DataArguments, load_task_data, tokenize_split
 from ..placement import is_main_process
 from ..recipe import resolve_max_length
 from ..student import build_student
+from ..tasks import task_of_model
 from ..teacher import load_teacher
 
 SUMMARY = "distil the teacher into a smaller student"
@@ -38,9 +39,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             command: str | None = None) -> str:
     """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`, with
     hf_distill.json: how it was distilled (and `command`, the command that did it, for the card)."""
-    from transformers import DataCollatorWithPadding
-
-    from ..metrics import build_compute_metrics
+    from ..metrics import compute_metrics_for
     from ..trainer import DistillationTrainer
 
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config.seed)
@@ -60,8 +59,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
         train_dataset=train,
         eval_dataset=validation if config.eval_strategy != "no" else None,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
+        data_collator=data.kind.data_collator(tokenizer),
+        compute_metrics=compute_metrics_for(data_args.task_name, data, student),
     )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(output_dir)
@@ -98,6 +97,15 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     return output_dir
 
 
+def check_task(data, teacher) -> None:
+    """The data's task (token or sequence classification) must be the teacher's, or nothing it says fits."""
+    kind = task_of_model(teacher)
+    if kind is not data.kind:
+        raise ValueError(f"The teacher is a {kind.name} model ({teacher.config.architectures}) but the data is "
+                         f"{data.kind.name} data: pass a teacher fine-tuned on this task (`hf-distill train-teacher`), "
+                         "or --task to say how to read the data.")
+
+
 def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, seed: int):
     """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
     their teacher-labelled copies, with --augment_copies)."""
@@ -107,6 +115,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
     if data.train is None:
         raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
+    check_task(data, teacher)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
     resolve_max_length(data_args, data, tokenizer)
     set_seed(seed)  # a new head (student_init pretrained, a student config) is drawn from the seeded RNG: reproducible

@@ -47,11 +47,11 @@ def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir:
         from ..labels import label_permutation
 
         perm = label_permutation(data.label_names, AutoConfig.from_pretrained(teacher_dir).label2id)
-        labels = [perm[y] for y in labels]
+        labels = [[perm[t] for t in y] for y in labels] if data.kind.per_token else [perm[y] for y in labels]
     report = build_report(
         teacher_dir,
         student_dir,
-        [t.strip() for t in texts],
+        texts if data.kind.per_token else [t.strip() for t in texts],
         labels,
         data_args.task_name,
         text_pairs=[p.strip() for p in pairs] if pairs else None,

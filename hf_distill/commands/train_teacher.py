@@ -1,4 +1,4 @@
-"""`hf-distill train-teacher`: fine-tune a pretrained encoder into the teacher classifier.
+"""`hf-distill train-teacher`: fine-tune a pretrained encoder into the teacher (a sequence or token classifier).
 
     hf-distill train-teacher --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm
 
@@ -19,7 +19,6 @@ from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
 from ..placement import is_main_process
 from ..recipe import apply_learning_rate_rule, apply_min_train_steps, resolve_max_length
-from ..tasks import SEQUENCE_CLASSIFICATION
 from ..teacher import TEACHER_INFO
 
 SUMMARY = "fine-tune a pretrained encoder into a teacher classifier"
@@ -35,9 +34,9 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     """Fine-tune a pretrained encoder into a teacher classifier; returns the folder it was saved to."""
     import copy
 
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+    from transformers import AutoTokenizer, Trainer, set_seed
 
-    from ..metrics import build_compute_metrics
+    from ..metrics import compute_metrics_for
 
     data = load_task_data(data_args)
     if data.train is None:
@@ -45,7 +44,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     source = resolve_model_path(model_args.pretrained_model)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
     set_seed(training_args.seed)  # the new classification head is drawn from the seeded RNG: reproducible
-    model = SEQUENCE_CLASSIFICATION.model_class().from_pretrained(  # the data's task (tasks.py): the only one yet
+    model = data.kind.model_class().from_pretrained(  # the data's task (tasks.py)
         source, trust_remote_code=model_args.trust_remote_code, **label_config(data)
     )
     resolve_max_length(data_args, data, tokenizer)
@@ -63,8 +62,8 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=build_compute_metrics(data_args.task_name, data.is_regression),
+        data_collator=data.kind.data_collator(tokenizer),
+        compute_metrics=compute_metrics_for(data_args.task_name, data, model),
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(output_dir)

@@ -1,14 +1,15 @@
-"""GLUE metrics that load offline through `evaluate`, and a `compute_metrics` for `transformers.Trainer`.
+"""Task metrics that load offline through `evaluate`, and a `compute_metrics` for `transformers.Trainer`.
 
 `evaluate.load("accuracy")` fetches the metric script from the Hugging Face Hub, which is not always
 reachable. This package ships its own metric scripts, one folder per metric (`accuracy`, `f1`,
-`matthews_correlation`, `pearsonr`, `spearmanr`; each an `evaluate.Metric` backed by scikit-learn or
-scipy). `evaluate.load` reads them from the local folder, so they work with `HF_HUB_OFFLINE=1` /
-`HF_EVALUATE_OFFLINE=1` and no network:
+`matthews_correlation`, `pearsonr`, `spearmanr`, and `seqeval` for token classification; each an
+`evaluate.Metric` backed by scikit-learn, scipy or seqeval). `evaluate.load` reads them from the local folder,
+so they work with `HF_HUB_OFFLINE=1` / `HF_EVALUATE_OFFLINE=1` and no network:
 
     from hf_distill.metrics import load_metric, build_compute_metrics
     load_metric("accuracy").compute(predictions=[0, 1], references=[0, 0])   # {'accuracy': 0.5}
     trainer = Trainer(..., compute_metrics=build_compute_metrics("sst2"))
+    trainer = Trainer(..., compute_metrics=compute_metrics_for(data_args.task_name, data, model))  # any task
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 
 METRICS_DIR = Path(__file__).resolve().parent
 
-AVAILABLE_METRICS = ("accuracy", "f1", "matthews_correlation", "pearsonr", "spearmanr")
+AVAILABLE_METRICS = ("accuracy", "f1", "matthews_correlation", "pearsonr", "spearmanr", "seqeval")
+TOKEN_METRICS = ["f1", "precision", "recall", "accuracy"]  # seqeval's entity-level scores, then word accuracy
 
 GLUE_METRICS: dict[str, list[str]] = {
     "cola": ["matthews_correlation"],
@@ -67,8 +69,11 @@ def is_regression_task(task_name: str | None) -> bool:
     return normalize_task_name(task_name) in REGRESSION_TASKS
 
 
-def metric_names_for_task(task_name: str | None, is_regression: bool = False) -> list[str]:
-    """The metrics for a task: the GLUE list for a GLUE task, else accuracy (or pearsonr + spearmanr for regression)."""
+def metric_names_for_task(task_name: str | None, is_regression: bool = False, per_token: bool = False) -> list[str]:
+    """The metrics for a task: entity F1, precision, recall and accuracy for token classification; the GLUE list for
+    a GLUE task; else accuracy (or pearsonr + spearmanr for regression)."""
+    if per_token:
+        return list(TOKEN_METRICS)
     task = normalize_task_name(task_name)
     if task in GLUE_METRICS:
         return list(GLUE_METRICS[task])
@@ -196,11 +201,49 @@ def build_compute_metrics(
     return compute_metrics
 
 
+def build_token_compute_metrics(label_names: Sequence[str]) -> Callable:
+    """A `compute_metrics(eval_pred)` for token classification: logits (N, T, C) -> argmax tags, scored by seqeval
+    at the positions whose label is not -100 (a word's first sub-token). `label_names[i]` names the model's id i.
+    Returns {"f1", "precision", "recall", "accuracy"} (entity level; accuracy per word)."""
+    module = load_metric("seqeval")
+    names = [str(n) for n in label_names]
+
+    def compute_metrics(eval_pred) -> dict[str, float]:
+        predictions, label_ids = _unpack(eval_pred)
+        predictions, references = _first(predictions), _first(label_ids)
+        preds = predictions.argmax(-1) if predictions.ndim == 3 else predictions
+        pred_tags, gold_tags = [], []
+        for p_row, g_row in zip(preds, references):
+            keep = g_row != -100
+            pred_tags.append([names[int(i)] for i in p_row[keep]])
+            gold_tags.append([names[int(i)] for i in g_row[keep]])
+        out = module.compute(predictions=pred_tags, references=gold_tags)
+        return {name: float(out[name]) for name in TOKEN_METRICS}
+
+    compute_metrics.metric_names = list(TOKEN_METRICS)
+    compute_metrics.is_regression = False
+    return compute_metrics
+
+
+def compute_metrics_for(task_name: str | None, data, model) -> Callable:
+    """The `compute_metrics` for a `hf_distill.data.TaskData` scored with `model` (its config's label ids): seqeval
+    for a token task, the tags named by the model's id2label (the data's names where those are LABEL_i defaults),
+    else `build_compute_metrics`."""
+    if data.kind.per_token:
+        from hf_distill.labels import is_default_names, model_label_names
+
+        names = model_label_names(model)
+        return build_token_compute_metrics(data.label_names if not names or is_default_names(names) else names)
+    return build_compute_metrics(task_name, data.is_regression)
+
+
 __all__ = [
     "AVAILABLE_METRICS",
     "GLUE_METRICS",
     "REGRESSION_TASKS",
     "build_compute_metrics",
+    "build_token_compute_metrics",
+    "compute_metrics_for",
     "is_regression_task",
     "load_metric",
     "metric_names_for_task",
