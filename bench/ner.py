@@ -91,7 +91,7 @@ def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, 
         return
     out = os.path.join(work, method)
     options = [x for k, v in METHODS[method].items() for x in (f"--{k}", str(v))]
-    cache = ["--teacher_cache_dir", os.path.join(work, "teacher_cache")]  # (b) and (c) share one cache
+    cache = ["--teacher_cache_dir", os.path.join(out, "teacher_cache")]  # its own: (b) and (c) read other layers
     extra = ["--max_steps", "20"] if smoke else []
     seconds = run(hf_distill("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
                              "--save_strategy", "no", "--output_dir", out, *cache, *options, *extra),
@@ -144,7 +144,8 @@ def summarise(out_dir: str, results: str) -> dict:
              "| method | F1 | precision | recall | retention | steps | train s | latency b32 (ms) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
-        lines.append(f"| {r['method']} | {r['f1']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['retention']:.3f} | "
+        retention = "-" if r["retention"] is None else f"{r['retention']:.3f}"
+        lines.append(f"| {r['method']} | {r['f1']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {retention} | "
                      f"{r['steps']} | {r['train_s']:.0f} | {r['latency_ms_b32']:.1f} |")
     lines += ["", "Same teacher, same 3-layer student (pretrained MiniLM layers 1, 3, 5), same steps, seed 42; scored "
               "once on test.txt, nothing selected on it. (a) no_kd: labels only; (b) logit_kd: CE 0.5 + KL 0.5; (c) "

@@ -135,11 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, dict) and "retention" in result:
         main_metric = result["metric_name"]
         print(
-            f"teacher {main_metric} {result['teacher']['metrics'][main_metric]:.4f}, student "
-            f"{result['student']['metrics'][main_metric]:.4f}, retention {result['retention']:.4f}, "
-            f"speed-up at batch 32: {result.get('speedup_b32') or float('nan'):.2f}x"
+            f"teacher {main_metric} {_number(result['teacher']['metrics'].get(main_metric))}, student "
+            f"{_number(result['student']['metrics'].get(main_metric))}, retention {_number(result['retention'])}"
+            f"{' (undefined: the teacher scores 0)' if result['retention'] is None else ''}, "
+            f"speed-up at batch 32: {_number(result.get('speedup_b32'), '.2f')}x"
         )
     return 0
+
+
+def _number(value, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -99,10 +99,14 @@ def task_of(architectures: list[str] | None) -> TaskKind:
 
 
 def task_of_model(model) -> TaskKind:
-    """The task of a model object: its config's `architectures`, or (a model built in-process, never saved, has
-    none) its class name."""
+    """The task of a model object: its class (BertForTokenClassification), which is the truth for an object; its
+    config's `architectures` can still name the checkpoint it was loaded from (["BertModel"]) or be None (a model
+    built in-process). A class of no known task falls back to `architectures`."""
     model = getattr(model, "module", model)  # a DDP/accelerate wrapper
-    return task_of(getattr(model.config, "architectures", None) or [type(model).__name__])
+    name = type(model).__name__
+    if any(name.endswith(kind.architecture_suffix) for kind in TASK_KINDS.values()):
+        return task_of([name])
+    return task_of(getattr(model.config, "architectures", None))
 
 
 def task_named(name: str) -> TaskKind:

@@ -70,3 +70,15 @@ def test_token_kd_and_ce_count_labelled_tokens_only():
     kd2 = position_mean(losses.soft_kl(s.flatten(0, 1), t.flatten(0, 1), 2.0).view(mask.shape), mask)
     ce2 = position_mean(losses.hard_label_loss(s.flatten(0, 1), labels.flatten()).view(mask.shape), mask)
     assert torch.allclose(kd2, kd) and torch.allclose(ce2, ce)
+
+
+def test_a_model_objects_task_is_its_class_not_the_checkpoint_it_came_from():
+    from conftest import tiny_token_bert
+
+    from hf_distill.tasks import task_of_model
+
+    model = tiny_token_bert()
+    model.config.architectures = ["BertModel"]  # what from_pretrained keeps from a bare encoder's checkpoint
+    assert task_of_model(model) is TOKEN_CLASSIFICATION
+    model.config.architectures = None
+    assert task_of_model(model) is TOKEN_CLASSIFICATION
