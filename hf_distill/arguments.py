@@ -100,6 +100,38 @@ class RunArguments:
 
 
 @dataclass
+class StaticArguments:
+    """The static-embedding student (`hf-distill static`, hf_distill.static)."""
+
+    static_dim: int = field(default=256, metadata={"help": "Width of the token vectors (PCA of the teacher's)."})
+    static_epochs: int = field(default=8, metadata={"help": "Most epochs; the best on the held-out slice is kept."})
+    static_learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate for vectors and head."})
+    static_batch_size: int = field(default=256, metadata={"help": "Texts per step."})
+    static_augment_copies: int = field(
+        default=2, metadata={"help": "Teacher-labelled perturbed copies of each training text (hf_distill.augment)."}
+    )
+    static_held_out: int = field(
+        default=1000, metadata={"help": "Training rows held out to pick the epoch (at most 10% of them)."}
+    )
+
+    def __post_init__(self):
+        for name in ("static_dim", "static_epochs", "static_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.static_augment_copies < 0 or self.static_held_out < 0:
+            raise ValueError("static_augment_copies and static_held_out must be >= 0.")
+
+
+@dataclass
+class ExportArguments:
+    """ONNX export (`hf-distill export`, hf_distill.export) and what `push` uploads of it."""
+
+    opset: int = field(default=17, metadata={"help": "ONNX opset of the export."})
+    quantize: bool = field(default=True, metadata={"help": "Also write model_int8.onnx (dynamic int8 weights)."})
+    push_onnx: bool = field(default=False, metadata={"help": "push: also upload <student>/onnx/ (*.onnx, export.json)."})
+
+
+@dataclass
 class Parsed:
     """One command line (and recipe), parsed: what every command module's `run` receives."""
 
@@ -108,6 +140,8 @@ class Parsed:
     config: object  # hf_distill.config.DistillationConfig
     run: RunArguments
     search: object  # hf_distill.search.SearchArguments
+    export: ExportArguments = field(default_factory=ExportArguments)
+    static: StaticArguments = field(default_factory=StaticArguments)
     push: bool = False  # --push_to_hub: done once at the end, standard files only (hf_distill.hub.push_student)
     output_dir: str = ""  # --output_dir as given (the stages point config.output_dir at their own folders)
 

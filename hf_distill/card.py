@@ -205,6 +205,11 @@ def _context(info: dict) -> dict[str, Any]:
     add_row("Latency, batch 1", _fmt_ms(lat["student_b1"]), _fmt_ms(lat["teacher_b1"]))
     add_row("Latency, batch 32", _fmt_ms(lat["student_b32"]), _fmt_ms(lat["teacher_b32"]))
     add_row("Speed-up, batch 32", ctx["speedup_str"], "1.00×" if speedup is not None else None)
+    runtimes = info.get("runtimes") if isinstance(info.get("runtimes"), dict) else {}
+    for runtime, entry in runtimes.items():  # the student in ONNX Runtime (hf-distill export, then evaluate)
+        add_row(f"{ctx['metric_label']}, {runtime}", _fmt_metric(_number(entry.get("metric"))), None)
+        add_row(f"Latency, batch 32, {runtime}", _fmt_ms(_number(entry.get("latency_b32"))), None)
+    ctx["onnx"] = bool(runtimes)
     ctx["results_rows"] = rows
     ctx["has_latency"] = any(v is not None for v in lat.values())
 
@@ -360,6 +365,9 @@ def card_fields(report: dict) -> dict[str, Any]:
     }
     if report.get("speedup_b32") is not None:
         fields["speedup_b32"] = report["speedup_b32"]
+    if report.get("runtimes"):
+        fields["runtimes"] = {name: {"metric": entry["metrics"].get(main), "latency_b32": entry["latency_ms"].get("b32")}
+                              for name, entry in report["runtimes"].items()}
     from .report import _json_safe
 
     return _json_safe(fields)

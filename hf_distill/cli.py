@@ -22,14 +22,15 @@ from dataclasses import fields
 import yaml
 from transformers import HfArgumentParser
 
-from .arguments import ModelArguments, Parsed, RunArguments
+from .arguments import ExportArguments, ModelArguments, Parsed, RunArguments, StaticArguments
 from .commands import COMMANDS
 from .config import DistillationConfig
 from .data import DataArguments
 from .search import SearchArguments
 
 STAGES = {name: command.SUMMARY for name, command in COMMANDS.items()}  # what `hf-distill --help` lists
-DATACLASSES = (ModelArguments, DataArguments, DistillationConfig, RunArguments, SearchArguments)
+DATACLASSES = (ModelArguments, DataArguments, DistillationConfig, RunArguments, SearchArguments, ExportArguments,
+               StaticArguments)
 logger = logging.getLogger("hf_distill")
 
 

@@ -49,17 +49,28 @@ class PushError(RuntimeError):
     """Uploading the student failed; the local student folder is untouched."""
 
 
-def select_upload_files(student_dir: str | Path) -> list[str]:
-    """Names of the top-level files of `student_dir` that match `ALLOW_PATTERNS`, sorted."""
+ONNX_PATTERNS = ("*.onnx", "export.json")  # in the onnx/ sub-folder `hf-distill export` writes, with include_onnx
+
+
+def select_upload_files(student_dir: str | Path, include_onnx: bool = False) -> list[str]:
+    """Paths (relative to `student_dir`) of its top-level files that match `ALLOW_PATTERNS`, sorted; with
+    `include_onnx`, also onnx/*.onnx and onnx/export.json."""
     root = Path(student_dir)
     names = []
     for path in sorted(root.iterdir()):
         if path.is_file() and any(fnmatch.fnmatchcase(path.name, pattern) for pattern in ALLOW_PATTERNS):
             names.append(path.name)
+    onnx = root / "onnx"
+    if include_onnx:
+        if not onnx.is_dir() or not any(onnx.glob("*.onnx")):
+            raise ValueError(f"Cannot push the ONNX files: {onnx} has none. Run `hf-distill export` first, or push "
+                             "without --push_onnx.")
+        names += [f"onnx/{p.name}" for p in sorted(onnx.iterdir())
+                  if p.is_file() and any(fnmatch.fnmatchcase(p.name, pattern) for pattern in ONNX_PATTERNS)]
     return names
 
 
-def _check_student_dir(student_dir: Path) -> list[str]:
+def _check_student_dir(student_dir: Path, include_onnx: bool = False) -> list[str]:
     if not student_dir.is_dir():
         raise ValueError(f"Cannot push: student folder {student_dir} does not exist or is not a folder.")
     missing = [name for name in REQUIRED_FILES if not (student_dir / name).is_file()]
@@ -73,7 +84,7 @@ def _check_student_dir(student_dir: Path) -> list[str]:
             f"Cannot push {student_dir}: missing {', '.join(missing)}{hint}. Expected a folder written by "
             "save_pretrained (config.json + model.safetensors + tokenizer files)."
         )
-    return select_upload_files(student_dir)
+    return select_upload_files(student_dir, include_onnx)
 
 
 def _one_line(exc: BaseException, secrets: list[str]) -> str:
@@ -107,13 +118,14 @@ def push_student(
     token: str | None = None,
     private: bool = False,
     commit_message: str = "Upload distilled student (hf_distill)",
+    include_onnx: bool = False,
 ) -> str:
     """Upload the standard files of a saved student to the Hub model repo `repo_id` and return the commit URL.
 
     Creates the repo if needed (`exist_ok=True`, `private` only applies to a new repo), then makes one commit with
     the allow-listed top-level files of `student_dir` (see `ALLOW_PATTERNS`: config, safetensors weights (sharded
-    too), tokenizer files, generation config, README.md, report.json / report.md). Training state, projections
-    and checkpoint folders are never uploaded.
+    too), tokenizer files, generation config, README.md, report.json / report.md; with `include_onnx`, the
+    onnx/ folder's *.onnx and export.json). Training state, projections and checkpoint folders are never uploaded.
 
     Raises:
         ValueError: `student_dir` is not a folder or lacks config.json / model.safetensors (nothing is sent).
@@ -125,7 +137,7 @@ def push_student(
     if not repo_id or not isinstance(repo_id, str):
         raise ValueError("Cannot push: a Hub repo id (e.g. 'user/my-student') is required.")
     student = Path(student_dir).expanduser().resolve()
-    files = _check_student_dir(student)
+    files = _check_student_dir(student, include_onnx)
 
     api = HfApi(token=token)
     endpoint = api.endpoint

@@ -114,6 +114,32 @@ def time_forward(forward: Callable[[Any], Any], batches: Sequence[Any], warmup: 
             "min": float(arr.min()), "max": float(arr.max())}
 
 
+def latency_batches(tokenizer, texts: Sequence[str], batch_size: int, runs: int, max_length: int,
+                    text_pairs: Sequence[str] | None = None) -> list[dict]:
+    """The batches every latency figure times: batch j holds texts j*batch_size ... (j+1)*batch_size - 1 (cycled
+    when there are fewer), tokenized up front (torch tensors) with dynamic padding, truncated at `max_length`."""
+    n = len(texts)
+    batches = []
+    for j in range(runs):
+        idx = [(j * batch_size + k) % n for k in range(batch_size)]
+        pairs = None if text_pairs is None else [text_pairs[i] for i in idx]
+        batches.append(_tokenize(tokenizer, [texts[i] for i in idx], pairs, max_length))
+    return batches
+
+
+def measure_runtime_latency_ms(forward: Callable[..., Any], tokenizer, texts: Sequence[str], batch_size: int,
+                               max_length: int = 64, runs: int = 30, warmup: int = 3,
+                               text_pairs: Sequence[str] | None = None, threads: int | None = None) -> dict:
+    """Latency of another runtime's forward (an ONNX Runtime session: `forward(**numpy inputs)`) on the same
+    batches as `measure_latency_ms`, timed the same way. `threads` is what the runtime was given (recorded)."""
+    batches = [{k: v.numpy() for k, v in b.items()} for b in latency_batches(tokenizer, texts, batch_size, runs,
+                                                                             max_length, text_pairs)]
+    timing = time_forward(lambda batch: forward(**batch), batches, warmup=warmup)
+    return {**timing, "batch_size": int(batch_size), "runs": int(runs), "warmup": int(warmup),
+            "threads": int(threads or os.cpu_count() or 1), "max_length": int(max_length),
+            "mean_seq_len": float(np.mean([b["input_ids"].shape[1] for b in batches]))}
+
+
 def measure_latency_ms(
     model: torch.nn.Module,
     tokenizer,
@@ -147,13 +173,7 @@ def measure_latency_ms(
         raise ValueError("texts is empty")
     _check_pairs(texts, text_pairs)
 
-    n = len(texts)
-    batches = []
-    for j in range(runs):
-        idx = [(j * batch_size + k) % n for k in range(batch_size)]
-        pairs = None if text_pairs is None else [text_pairs[i] for i in idx]
-        batches.append(_tokenize(tokenizer, [texts[i] for i in idx], pairs, max_length))
-
+    batches = latency_batches(tokenizer, texts, batch_size, runs, max_length, text_pairs)
     device = _model_device(model)
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -179,4 +199,5 @@ def measure_latency_ms(
     }
 
 
-__all__ = ["count_parameters", "measure_latency_ms", "size_on_disk_mb", "time_forward", "weight_files"]
+__all__ = ["count_parameters", "latency_batches", "measure_latency_ms", "measure_runtime_latency_ms", "size_on_disk_mb",
+           "time_forward", "weight_files"]

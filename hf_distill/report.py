@@ -37,6 +37,21 @@ from hf_distill.token_data import align_labels
 # --------------------------------------------------------------------------- metrics
 
 
+def predict_runtime_logits(forward, tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                           max_length: int = 64, batch_size: int = 64) -> np.ndarray:
+    """Logits (N, num_labels) from another runtime's `forward(**numpy inputs)` (an `hf_distill.export.OnnxModel`),
+    batched and tokenized exactly as `predict_logits` does."""
+    _check_pairs(texts, text_pairs)
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
+        batch = _tokenize(tokenizer, texts[start : start + batch_size], pairs, max_length)
+        chunks.append(np.asarray(forward(**{k: v.numpy() for k, v in batch.items()}), dtype=np.float32))
+    if not chunks:
+        raise ValueError("texts is empty")
+    return np.concatenate(chunks, axis=0)
+
+
 def predict_logits(
     model: torch.nn.Module,
     tokenizer,
@@ -267,7 +282,56 @@ def build_report(
     }
     report["teacher_dir"] = str(teacher_dir)
     report["student_dir"] = str(student_dir)
+    onnx_dir = Path(student_dir) / "onnx"
+    if (onnx_dir / "model.onnx").is_file():
+        if per_token:
+            report["runtimes_note"] = "ONNX files found, not scored: runtime scoring covers sequence tasks so far"
+        else:
+            report["runtimes"] = runtime_entries(
+                onnx_dir, student_tok, texts, student_labels, task_name, text_pairs, max_length, is_regression,
+                batch_sizes, latency_runs, latency_warmup, threads)
+            report["warnings"] = runtime_warnings(report, main_metric)
     return report
+
+
+INT8_MAX_DROP = 0.01  # the int8 student may lose at most this much of the main metric (1 point) before a warning
+
+
+def runtime_entries(onnx_dir: Path, tokenizer, texts, labels, task_name, text_pairs, max_length: int,
+                    is_regression: bool, batch_sizes, runs: int, warmup: int, threads: int) -> dict:
+    """The student's ONNX files (fp32 "onnx", dynamic int8 "onnx-int8") scored on the same rows and timed on the
+    same batches as the PyTorch models, with `threads` intra-op threads."""
+    from transformers import EvalPrediction
+
+    from .export import FP32_FILE, INT8_FILE, OnnxModel
+    from .measure import measure_runtime_latency_ms
+
+    compute_metrics = build_compute_metrics(task_name, is_regression=is_regression)
+    label_ids = np.asarray(labels, dtype=np.float64 if is_regression else np.int64)
+    out = {}
+    for runtime, name in (("onnx", FP32_FILE), ("onnx-int8", INT8_FILE)):
+        path = onnx_dir / name
+        if not path.is_file():
+            continue
+        session = OnnxModel(path, num_threads=threads)
+        logits = predict_runtime_logits(session, tokenizer, texts, text_pairs, max_length=max_length)
+        detail = {f"b{bs}": measure_runtime_latency_ms(session, tokenizer, texts, bs, max_length=max_length, runs=runs,
+                                                       warmup=warmup, text_pairs=text_pairs, threads=threads)
+                  for bs in batch_sizes}
+        out[runtime] = {"file": str(path), "metrics": compute_metrics(EvalPrediction(predictions=logits, label_ids=label_ids)),
+                        "size_mb": path.stat().st_size / 1e6, "latency_ms": {k: d["median"] for k, d in detail.items()},
+                        "latency_detail": detail}
+    return out
+
+
+def runtime_warnings(report: dict, main_metric: str) -> list[str]:
+    """A warning when the int8 student loses more than INT8_MAX_DROP of the fp32 student's main metric."""
+    student = report["student"]["metrics"].get(main_metric)
+    int8 = report.get("runtimes", {}).get("onnx-int8", {}).get("metrics", {}).get(main_metric)
+    if student is None or int8 is None or student - int8 <= INT8_MAX_DROP:
+        return []
+    return [f"The int8 ONNX student scores {main_metric} {int8:.4f} against the fp32 student's {student:.4f}, a drop of "
+            f"{student - int8:.4f} (more than {INT8_MAX_DROP}): ship model.onnx (fp32), or quantize with calibration."]
 
 
 def _json_safe(obj):
@@ -317,6 +381,12 @@ def render_markdown(report: dict) -> str:
             + [_fmt(s, ".2f", "x") for s in speedups]
         )
         lines.append("| " + " | ".join(row) + " |")
+    for runtime, entry in report.get("runtimes", {}).items():
+        speedups = [_ratio(teacher["latency_ms"][k], entry["latency_ms"].get(k)) for k in latency_keys]
+        row = ([f"student ({runtime})"] + [_fmt(entry["metrics"].get(m)) for m in metric_names]
+               + ["", _fmt(entry["size_mb"], ".1f")] + [_fmt(entry["latency_ms"].get(k), ".2f") for k in latency_keys]
+               + [_fmt(s, ".2f", "x") for s in speedups])
+        lines.append("| " + " | ".join(row) + " |")
     retention = report.get("retention")
     lines += [
         "",
@@ -334,6 +404,11 @@ def render_markdown(report: dict) -> str:
         f"Latency: median of {s.get('runs')} runs after {s.get('warmup')} warm-up, {s.get('dtype', 'fp32')}, "
         f"{s.get('threads')} threads, dynamic padding, max_length {s.get('max_length')}, forward pass only."
     )
+    for warning in report.get("warnings", []):
+        lines += ["", f"**Warning:** {warning}"]
+    if report.get("runtimes"):
+        lines += ["", "ONNX rows: ONNX Runtime on CPU with the same threads, texts and batches as the PyTorch rows "
+                  "(speed-up against the fp32 PyTorch teacher)."]
     return "\n".join(lines) + "\n"
 
 

@@ -311,3 +311,62 @@ def test_pushed_token_student_tags_through_the_hub_like_the_local_one(tmp_path, 
             (e["entity_group"], e["word"], e["start"], e["end"]) for e in here]
     card = server.hub.file_bytes(repo_id, "README.md").decode()
     assert "pipeline_tag: token-classification" in card
+
+
+ONNX_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from hf_distill.hub import push_student
+
+    student_dir, repo_id = sys.argv[1], sys.argv[2]
+    print("URL " + push_student(student_dir, repo_id, include_onnx=True))
+    """
+)
+ONNX_USER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, onnxruntime
+    from huggingface_hub import snapshot_download
+    from tokenizers import Tokenizer
+    assert "hf_distill" not in sys.modules
+    folder = snapshot_download(sys.argv[1])
+    tokenizer = Tokenizer.from_file(folder + "/tokenizer.json")
+    session = onnxruntime.InferenceSession(folder + "/onnx/model_int8.onnx")
+    out = []
+    for text in json.loads(sys.argv[2]):
+        enc = tokenizer.encode(text)
+        inputs = {"input_ids": [enc.ids], "attention_mask": [enc.attention_mask], "token_type_ids": [enc.type_ids]}
+        feed = {i.name: np.array(inputs[i.name], dtype=np.int64) for i in session.get_inputs()}
+        out.append(session.run(None, feed)[0][0].tolist())
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def test_pushed_onnx_student_runs_with_plain_onnxruntime_through_the_hub(tmp_path, hub):
+    from hf_distill.export import OnnxModel, export_onnx
+
+    server, url = hub
+    student_dir, repo_id = tmp_path / "student", "tester/tiny-onnx"
+    _save_student(student_dir)
+    folder = export_onnx(student_dir)
+    proc = subprocess.run([sys.executable, "-c", ONNX_CHILD, str(student_dir), repo_id], env=_child_env(tmp_path, url),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    uploaded = set(server.hub.file_names(repo_id))
+    assert {"onnx/model.onnx", "onnx/model_int8.onnx", "onnx/export.json", "model.safetensors"} <= uploaded
+    env = {k: v for k, v in _child_env(tmp_path, url).items() if k != "PYTHONPATH"}
+    user = subprocess.run([sys.executable, "-c", ONNX_USER, repo_id, json.dumps(TEXTS)], env=env, cwd="/",
+                          capture_output=True, text=True, timeout=300)
+    assert user.returncode == 0, user.stderr[-4000:]
+    remote = json.loads(user.stdout.split("RESULT ")[1])
+    tokenizer = make_tokenizer()
+    local = [OnnxModel(folder / "model_int8.onnx")(**tokenizer([t], return_tensors="np"))[0].tolist() for t in TEXTS]
+    assert torch.allclose(torch.tensor(remote), torch.tensor(local), atol=1e-5)
+
+
+def test_push_onnx_without_an_export_is_refused_before_any_request(tmp_path):
+    student_dir = tmp_path / "student"
+    _save_student(student_dir)
+    with pytest.raises(ValueError, match="Run `hf-distill export` first"):
+        push_student(str(student_dir), REPO_ID, include_onnx=True)

@@ -3,7 +3,7 @@ argument classes it reads (`ARGUMENTS`: what its `--help` shows) and has `run(pa
 train-teacher, distill and evaluate. `hf_distill.cli` only parses and dispatches.
 """
 
-from . import cache, distill, evaluate, pipeline, push, search, train_teacher
+from . import cache, distill, evaluate, export, pipeline, push, search, static, train_teacher
 
 COMMANDS = {
     "train-teacher": train_teacher,
@@ -13,4 +13,6 @@ COMMANDS = {
     "pipeline": pipeline,
     "search": search,
     "push": push,
+    "export": export,
+    "static": static,
 }

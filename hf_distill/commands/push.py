@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-SUMMARY = "push a saved student (standard files only) to the Hub"
-ARGUMENTS = ()  # its own three options (argparse), not the training ones
+SUMMARY = "push a saved student (standard files only; --push_onnx adds its ONNX files) to the Hub"
+ARGUMENTS = ()  # its own four options (argparse), not the training ones
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--student_dir", required=True, help="the student folder (<output_dir>/student)")
     parser.add_argument("--hub_model_id", required=True, help="user/name of the Hub repository")
     parser.add_argument("--private", action="store_true", help="create the repository private")
+    parser.add_argument("--push_onnx", action="store_true", help="also upload onnx/*.onnx (from `hf-distill export`)")
     return parser
 
 
@@ -23,6 +24,6 @@ def run_argv(argv: list[str]) -> str:
     from ..hub import push_student
 
     args = parser().parse_args(argv)
-    url = push_student(args.student_dir, args.hub_model_id, private=args.private)
+    url = push_student(args.student_dir, args.hub_model_id, private=args.private, include_onnx=args.push_onnx)
     print(url)
     return url
