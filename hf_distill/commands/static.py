@@ -37,6 +37,7 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     from ..augment import augment_texts, word_frequencies
     from ..data import load_task_data
     from ..labels import label_permutation, model_label_names
+    from ..recipe import resolve_max_length
     from ..report import predict_logits
     from ..static import save_static, static_token_ids, teacher_token_vectors, train_static
     from ..teacher import load_teacher
@@ -65,7 +66,8 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     all_texts = train_texts + copies
     logger.info("static student: teacher logits on %d training texts and %d copies", len(train_texts), len(copies))
     torch.set_num_threads(os.cpu_count() or 1)
-    teacher_logits = predict_logits(teacher, tokenizer, all_texts, max_length=data_args.max_length or 128, batch_size=128)
+    max_length = resolve_max_length(data_args, data, tokenizer)
+    teacher_logits = predict_logits(teacher, tokenizer, all_texts, max_length=max_length, batch_size=128)
     gold = np.concatenate([labels[train_idx], np.full(len(copies), -100)])
     vectors = teacher_token_vectors(teacher, tokenizer, static_args.static_dim)
     rows = static_token_ids(tokenizer, all_texts)
