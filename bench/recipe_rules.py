@@ -73,6 +73,7 @@ CANDIDATES = {
     "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     # the default recipe (pretrained cut) with teacher-labelled copies, without intermediate terms, on labels only
     "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s4k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 4000)),  # twice the step floor
     "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),
                       lambda n: max(4 * steps_per_epoch(n), 2000)),
     "labels_s2k_pre": (dict(LABELS, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
