@@ -29,6 +29,8 @@ from dataclasses import replace
 
 import suite_data
 
+from hf_distill.recipe import pair_copies
+
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "recipe_rules")
 WORK = os.path.join(suite_data.REPO, "runs", "recipe_rules")
@@ -51,7 +53,7 @@ V3 = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=3.0, attention_
           learning_rate=1e-4, bf16="true", train_sampling_strategy="group_by_length", cache=True)
 LABELS = dict(hard_label_weight=1.0, logit_weight=0.0, hidden_weight=0.0, attention_weight=0.0, learning_rate=1e-4,
               train_sampling_strategy="group_by_length", bf16="true")
-AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many
+AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many (recipe.pair_copies)
 
 
 def steps_per_epoch(rows: int) -> int:
@@ -59,7 +61,7 @@ def steps_per_epoch(rows: int) -> int:
 
 
 def aug_copies(rows: int) -> int:
-    return max(0, min(8, math.ceil(AUG_ROWS / rows) - 1))
+    return pair_copies(rows, AUG_ROWS)
 
 
 # name -> (settings, how many steps: a function of the training rows, or None for the settings' epochs)

@@ -104,14 +104,21 @@ class DataArguments:
         },
     )
     augment_min_words: int = field(default=0, metadata={"help": "Augment only rows with at least this many words."})
+    augment_pairs_to_rows: int = field(
+        default=0,
+        metadata={"help": "Sentence-pair data without --augment_copies: teacher-labelled copies until the training rows "
+                          "reach about this many (at most 8 copies); the epochs count the real rows (hf_distill.recipe). "
+                          "0: never."},
+    )
     augment_mask_prob: float = field(default=0.1, metadata={"help": "Chance that a word of a copy becomes the mask token."})
     augment_replace_prob: float = field(
         default=0.1, metadata={"help": "Chance that a word of a copy becomes a word drawn from the training text."}
     )
 
     def __post_init__(self):
-        if self.augment_copies < 0:
-            raise ValueError(f"augment_copies must be >= 0, got {self.augment_copies}.")
+        if self.augment_copies < 0 or self.augment_pairs_to_rows < 0:
+            raise ValueError(f"augment_copies and augment_pairs_to_rows must be >= 0, got {self.augment_copies} and "
+                             f"{self.augment_pairs_to_rows}.")
         check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
         if self.task_name is not None:
             self.task_name = self.task_name.lower()

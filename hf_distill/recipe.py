@@ -16,6 +16,12 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
   by the learning rate, while a wider layer sums more of them): the recipe's 1e-4 at width 384 (MiniLM) is 5e-5
   for the 768-wide MPNet. The student keeps `learning_rate` as given: a 6-layer MPNet student scored higher at 1e-4
   than at 5e-5 on held-out rows (bench/results/recipe_rules.md).
+- **Teacher-labelled copies for sentence pairs.** With `augment_pairs_to_rows` set (the recipe: 30,000), sentence-
+  pair data gets `hf_distill.augment` copies until the rows reach about that many (at most 8 copies), and the copies do
+  not lengthen training: the epochs count the real rows. On 800 held-out STS-B training pairs the 3-layer student
+  scored Pearson 0.811 with 6 copies against 0.764 without (teacher 0.861), the same 2,000 steps; single texts get
+  none: on BANKING77 copies lost (0.873 against 0.894, same steps), and on held-out SST-2 sentences an earlier
+  augmented candidate scored 0.881 against 0.887 (3 epochs with copies against 4 without).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LENGTH_PERCENTILE = 99
 LENGTH_SAMPLE = 2000  # rows tokenized to find the percentile (a seeded sample of the training rows)
+MAX_PAIR_COPIES = 8
 
 
 def steps_per_epoch(rows: int, rows_per_step: int) -> int:
@@ -53,6 +60,29 @@ def apply_min_train_steps(args, rows: int, min_steps: int, who: str) -> None:
         args.max_steps = int(min_steps)
         logger.info("%s: %g epochs are %d optimizer steps, under the %d-step floor: training %d steps (%.1f epochs)",
                     who, args.num_train_epochs, by_epochs, min_steps, min_steps, min_steps / steps_per_epoch(rows, rows_per_step))
+
+
+def pair_copies(rows: int, target_rows: int) -> int:
+    """Teacher-labelled copies of each row so that rows x (1 + copies) reaches about `target_rows` (0 to 8)."""
+    if target_rows <= 0 or rows <= 0:
+        return 0
+    return max(0, min(MAX_PAIR_COPIES, math.ceil(target_rows / rows) - 1))
+
+
+def apply_pair_augmentation(data_args, data, config) -> int:
+    """The pair rule (`data_args.augment_pairs_to_rows`): for sentence-pair data distilled with a teacher term and no
+    explicit `augment_copies`, set `augment_copies` by `pair_copies` and divide `config.num_train_epochs` by
+    (1 + copies), so that the epochs (and the step floor) count the real rows. Returns the copies it set (0: none)."""
+    if (data_args.augment_copies or not data_args.augment_pairs_to_rows or data.text_pair_column is None
+            or data.kind.per_token or data.train is None or not config.uses_teacher):
+        return 0
+    copies = pair_copies(len(data.train), data_args.augment_pairs_to_rows)
+    if copies:
+        data_args.augment_copies = copies
+        config.num_train_epochs = config.num_train_epochs / (1 + copies)
+        logger.info("sentence pairs: %d teacher-labelled copies of each of the %d rows (augment_pairs_to_rows %d); "
+                    "the epochs count the real rows", copies, len(data.train), data_args.augment_pairs_to_rows)
+    return copies
 
 
 def scaled_learning_rate(learning_rate: float, hidden_size: int, reference_width: int | None) -> float:

@@ -169,6 +169,7 @@ def test_a_new_student_head_is_seeded_whatever_ran_before(tmp_path):
     make_tokenizer().save_pretrained(encoder)
 
     train = write_rows(tmp_path / "train.csv", sentences(12))
+    seeded = lambda seed: DistillationConfig(output_dir=str(tmp_path / "o"), seed=seed, use_cpu=True)  # noqa: E731
     teacher = tmp_path / "teacher"
     tiny_bert(num_layers=4, hidden=32, heads=4, seed=3, id2label=["negative", "positive"]).save_pretrained(teacher)
     make_tokenizer().save_pretrained(teacher)
@@ -177,10 +178,46 @@ def test_a_new_student_head_is_seeded_whatever_ran_before(tmp_path):
         torch.manual_seed(noise)
         torch.rand(noise * 7)
         args = ModelArguments(pretrained_model=encoder, student_num_layers=2, student_init="pretrained")
-        student = prepare(args, DataArguments(train_file=train, max_length=16), str(teacher), "distill", 42)[3]
+        student = prepare(args, DataArguments(train_file=train, max_length=16), str(teacher), "distill", seeded(42))[3]
         heads.append(student.classifier.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
     torch.manual_seed(0)
     other = prepare(ModelArguments(pretrained_model=encoder, student_num_layers=2, student_init="pretrained"),
-                    DataArguments(train_file=train, max_length=16), str(teacher), "distill", 7)[3]
+                    DataArguments(train_file=train, max_length=16), str(teacher), "distill", seeded(7))[3]
     assert not torch.equal(other.classifier.weight, heads[0])  # the seed is what decides
+
+
+def test_pair_rule_adds_copies_for_pairs_only_and_the_epochs_count_the_real_rows(tmp_path):
+    from hf_distill.data import DataArguments, load_task_data
+    from hf_distill.recipe import apply_pair_augmentation, pair_copies
+
+    assert pair_copies(4949, 30000) == 6 and pair_copies(5749, 30000) == 5 and pair_copies(40000, 30000) == 0
+    assert pair_copies(100, 30000) == 8 and pair_copies(100, 0) == 0  # at most 8; rule off
+    pairs = write_rows(tmp_path / "pairs.jsonl", [{"premise": r["sentence"], "hypothesis": "a great movie",
+                                                   "label": r["label"]} for r in sentences(10)])
+    single = write_rows(tmp_path / "single.jsonl", sentences(10))
+
+    def run(path, pair, **config_kw):
+        data_args = DataArguments(train_file=path, augment_pairs_to_rows=30, text_column="premise" if pair else None,
+                                  text_pair_column="hypothesis" if pair else None)
+        config = DistillationConfig(output_dir=str(tmp_path / "o"), num_train_epochs=4, use_cpu=True, **config_kw)
+        copies = apply_pair_augmentation(data_args, load_task_data(data_args), config)
+        return copies, data_args.augment_copies, config.num_train_epochs
+
+    assert run(pairs, True) == (2, 2, 4 / 3)  # 10 rows -> 30: 2 copies; 4 epochs of the real rows
+    assert run(single, False) == (0, 0, 4)
+    assert run(pairs, True, hard_label_weight=1.0, logit_weight=0.0) == (0, 0, 4)  # labels only: copies teach nothing
+
+
+def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(tmp_path, pretrained):  # noqa: F811
+    pairs = write_rows(tmp_path / "train.jsonl", [{"premise": r["sentence"], "hypothesis": "i love this story",
+                                                   "label": r["label"]} for r in sentences(16)])
+    out = tmp_path / "run"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", pairs, "--validation_file", pairs,
+                 "--text_column", "premise", "--text_pair_column", "hypothesis", "--augment_pairs_to_rows", "48",
+                 "--output_dir", str(out), "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
+                 "--num_train_epochs", "1"])
+    assert code == 0
+    info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert info["augment"]["copies"] == 2 and info["train_rows"] == 48
+    assert info["steps"] == 2  # 1 epoch of the 16 real rows at batch 8, not of the 48

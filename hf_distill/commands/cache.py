@@ -24,5 +24,5 @@ def run(args: Parsed) -> str:
 
 def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
     """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
-    _, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "cache", config.seed)
+    _, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "cache", config)
     return write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir)

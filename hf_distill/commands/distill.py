@@ -18,7 +18,7 @@ from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..placement import is_main_process
-from ..recipe import resolve_max_length
+from ..recipe import apply_pair_augmentation, resolve_max_length
 from ..student import build_student
 from ..tasks import task_of_model
 from ..teacher import load_teacher
@@ -42,7 +42,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     from ..metrics import compute_metrics_for
     from ..trainer import DistillationTrainer
 
-    data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config.seed)
+    data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
     if not config.uses_teacher and config.teacher_cache_dir:
@@ -106,14 +106,16 @@ def check_task(data, teacher) -> None:
                          "or --task to say how to read the data.")
 
 
-def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, seed: int):
+def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, config):
     """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
-    their teacher-labelled copies, with --augment_copies)."""
+    their teacher-labelled copies, with --augment_copies or the pair rule of `config`'s run, hf_distill.recipe)."""
     from transformers import AutoTokenizer, set_seed
 
+    seed = config.seed
     data = load_task_data(data_args)
     if data.train is None:
         raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
+    apply_pair_augmentation(data_args, data, config)
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     check_task(data, teacher)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
