@@ -20,11 +20,9 @@ import argparse
 import glob
 import json
 import os
-import subprocess
-import sys
-import time
 
 import suite_data
+from suite_data import python_cmd, run, write_json
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "ner")
@@ -37,21 +35,6 @@ METHODS = {
     "hf_distill": {},
 }
 SEED = 42
-
-
-def run(cmd: list[str], log: str) -> float:
-    """Run a command with its output in `log`; return its wall time."""
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
-    return time.perf_counter() - start
-
-
-def hf_distill(*args) -> list[str]:
-    return [sys.executable, "-m", "hf_distill", *args]
 
 
 def smoke_files(work: str) -> dict:
@@ -75,7 +58,7 @@ def ensure_teacher(files: dict, work: str, out_dir: str, smoke: bool) -> str:
     if os.path.isfile(os.path.join(teacher, "model.safetensors")) and os.path.isfile(record):
         return teacher
     extra = ["--max_steps", "20", "--teacher_min_train_steps", "0"] if smoke else []
-    seconds = run(hf_distill("train-teacher", "--config", RECIPE, "--train_file", files["train"], "--validation_file",
+    seconds = run(python_cmd("train-teacher", "--config", RECIPE, "--train_file", files["train"], "--validation_file",
                              files["valid"], "--save_strategy", "no", "--output_dir", work, *extra),
                   os.path.join(work, "train_teacher.log"))
     with open(os.path.join(teacher, "eval_results.json")) as f:
@@ -93,10 +76,10 @@ def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, 
     options = [x for k, v in METHODS[method].items() for x in (f"--{k}", str(v))]
     cache = ["--teacher_cache_dir", os.path.join(out, "teacher_cache")]  # its own: (b) and (c) read other layers
     extra = ["--max_steps", "20"] if smoke else []
-    seconds = run(hf_distill("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
+    seconds = run(python_cmd("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
                              "--save_strategy", "no", "--output_dir", out, *cache, *options, *extra),
                   os.path.join(out, "distill.log"))
-    eval_s = run(hf_distill("evaluate", "--config", RECIPE, "--validation_file", files["test"], "--teacher", teacher,
+    eval_s = run(python_cmd("evaluate", "--config", RECIPE, "--validation_file", files["test"], "--teacher", teacher,
                             "--max_length", "512", "--output_dir", out, "--latency_runs", "10"),
                  os.path.join(out, "evaluate.log"))
     with open(os.path.join(out, "report.json")) as f:
@@ -112,13 +95,6 @@ def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, 
         "latency_threads": report["latency_settings"]["threads"],
     })
     print(json.dumps({"method": method, "f1": report["student"]["metrics"]["f1"], "train_s": seconds}), flush=True)
-
-
-def write_json(path: str, payload: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(f"{path}.tmp", path)
 
 
 def summarise(out_dir: str, results: str) -> dict:

@@ -22,12 +22,10 @@ import json
 import math
 import os
 import random
-import subprocess
-import sys
-import time
 from dataclasses import replace
 
 import suite_data
+from suite_data import python_cmd, run, write_json
 
 from hf_distill.recipe import pair_copies
 
@@ -88,21 +86,6 @@ CANDIDATES = {
 # Teacher candidates: `train-teacher` from the PyPI MiniLM as the recipe runs it (>= 1 epoch and >= 2,000 steps),
 # at each learning rate, scored on the same held-out rows.
 TEACHER_CANDIDATES = {"teacher_lr5e-5": 5e-5, "teacher_lr1e-4": 1e-4, "teacher_lr2e-4": 2e-4}
-
-
-def python_cmd(*args) -> list[str]:
-    return [sys.executable, "-m", "hf_distill", *args]
-
-
-def run(cmd: list[str], log: str) -> float:
-    """Run a command with its output in `log`; return its wall time."""
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
-    return time.perf_counter() - start
 
 
 def prepare_task(name: str, smoke: bool) -> dict:
@@ -280,13 +263,6 @@ def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir
               "heldout": score(os.path.join(out, "teacher"), info, MAX_LENGTH[name])}
     write_json(path, result)
     print(json.dumps(result), flush=True)
-
-
-def write_json(path: str, payload: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(f"{path}.tmp", path)
 
 
 def summarise(out_dir: str) -> None:

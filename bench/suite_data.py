@@ -14,6 +14,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,3 +122,26 @@ def texts_and_labels(path: str, task: Task) -> tuple[list[str], list[str] | None
     rows = read_rows(path)
     pairs = [r[task.text_pair_column] for r in rows] if task.text_pair_column else None
     return [r[task.text_column] for r in rows], pairs, [r[task.label_column] for r in rows]
+
+
+def python_cmd(*args) -> list[str]:
+    """`python -m hf_distill ARGS` with this interpreter (a benchmark runs the CLI as a user would)."""
+    return [sys.executable, "-m", "hf_distill", *args]
+
+
+def run(cmd: list[str], log: str) -> float:
+    """Run a command with its output in `log`; return its wall time."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(f"{path}.tmp", path)

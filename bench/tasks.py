@@ -22,13 +22,11 @@ import argparse
 import glob
 import json
 import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field, replace
 
 import suite_data
 import yaml
+from suite_data import python_cmd, run
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "tasks")
@@ -65,21 +63,6 @@ SUITE = {
         extra_students={"narrow": {"student_width": "384:6:1536", "attention_loss": "minilm"}},
     ),
 }
-
-
-def python_cmd(*args) -> list[str]:
-    return [sys.executable, "-m", "hf_distill", *args]
-
-
-def run(cmd: list[str], log: str) -> float:
-    """Run a command with its output in `log`; return its wall time."""
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
-    return time.perf_counter() - start
 
 
 def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
