@@ -94,10 +94,11 @@ def export_onnx(student_dir, output_dir=None, opset: int = DEFAULT_OPSET, quanti
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["logits"] = {0: "batch", 1: "sequence"} if kind.per_token else {0: "batch"}
         with torch.no_grad():
-            torch.onnx.export(_LogitsOnly(model, names), tuple(enc[n] for n in names), str(tmp / FP32_FILE),
+            reference = model(**{n: enc[n] for n in names}).logits.numpy()  # before the export, in eval mode
+            torch.onnx.export(_LogitsOnly(model, names).eval(), tuple(enc[n] for n in names), str(tmp / FP32_FILE),
                               input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=opset,
                               dynamo=False)
-            reference = model(**{n: enc[n] for n in names}).logits.numpy()
+        model.eval()  # the exporter restores the wrapper's mode; keep the model in eval whatever it did
         session = ort.InferenceSession(str(tmp / FP32_FILE), providers=["CPUExecutionProvider"])
         got = session.run(None, {n: enc[n].numpy().astype(np.int64) for n in names})[0]
         diff = float(np.abs(got - reference).max())
