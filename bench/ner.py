@@ -3,6 +3,7 @@
     python bench/ner.py                      # teacher, three students, test-set scores (~1 h on 2 cores)
     python bench/ner.py --summarise          # rebuild ner.json / ner.md from the per-method files
     python bench/ner.py --smoke              # 200 sentences, 20 steps, in /tmp: a minutes-long check of the path
+    python bench/ner.py --select             # the token-task rule's candidates, scored on valid.txt (not test)
 
 The teacher: `hf-distill train-teacher` from the PyPI MiniLM with recipes/conll2003_minilm.yaml (train.txt; valid.txt
 for its own validation figures). The students, each `hf-distill distill` from that teacher as a user runs it, the
@@ -33,6 +34,17 @@ METHODS = {
     "no_kd": {"hard_label_weight": 1.0, "logit_weight": 0.0, "hidden_weight": 0.0, "attention_weight": 0.0},
     "logit_kd": {"hard_label_weight": 0.5, "logit_weight": 0.5, "hidden_weight": 0.0, "attention_weight": 0.0},
     "hf_distill": {},
+}
+# The token-task rule's evidence (--select): variants of the default, trained on train.txt and scored on valid.txt
+# (held out from training, never the scored test.txt). Written to bench/results/ner_rules/ and ner_rules.md.
+CANDIDATES = {
+    "no_kd": METHODS["no_kd"],
+    "logit_kd": METHODS["logit_kd"],
+    "default": {},
+    "hidden1": {"hidden_weight": 1.0, "attention_weight": 0.0},
+    "attention_only": {"hidden_weight": 0.0},
+    "kl_only": {"hard_label_weight": 0.0, "logit_weight": 1.0, "hidden_weight": 0.0, "attention_weight": 0.0},
+    "logit_kd_4k": {**METHODS["logit_kd"], "min_train_steps": 4000},
 }
 SEED = 42
 
@@ -67,19 +79,25 @@ def ensure_teacher(files: dict, work: str, out_dir: str, smoke: bool) -> str:
     return teacher
 
 
-def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, smoke: bool) -> None:
+def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, smoke: bool,
+               methods: dict = METHODS, score_on: str = "test") -> None:
     path = os.path.join(out_dir, f"{method}.json")
     if os.path.isfile(path):
         print(f"skip {path} (exists)", flush=True)
         return
     out = os.path.join(work, method)
-    options = [x for k, v in METHODS[method].items() for x in (f"--{k}", str(v))]
+    options = [x for k, v in methods[method].items() for x in (f"--{k}", str(v))]
     cache = ["--teacher_cache_dir", os.path.join(out, "teacher_cache")]  # its own: (b) and (c) read other layers
     extra = ["--max_steps", "20"] if smoke else []
-    seconds = run(python_cmd("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
-                             "--save_strategy", "no", "--output_dir", out, *cache, *options, *extra),
-                  os.path.join(out, "distill.log"))
-    eval_s = run(python_cmd("evaluate", "--config", RECIPE, "--validation_file", files["test"], "--teacher", teacher,
+    trained = os.path.join(out, "student", "hf_distill.json")
+    if os.path.isfile(trained):  # trained by an earlier run (its scoring was not recorded): score it only
+        with open(trained) as f:
+            seconds = json.load(f).get("train_runtime_s")
+    else:
+        seconds = run(python_cmd("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
+                                 "--save_strategy", "no", "--output_dir", out, *cache, *options, *extra),
+                      os.path.join(out, "distill.log"))
+    eval_s = run(python_cmd("evaluate", "--config", RECIPE, "--validation_file", files[score_on], "--teacher", teacher,
                             "--max_length", "512", "--output_dir", out, "--latency_runs", "10"),
                  os.path.join(out, "evaluate.log"))
     with open(os.path.join(out, "report.json")) as f:
@@ -87,9 +105,9 @@ def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, 
     with open(os.path.join(out, "student", "hf_distill.json")) as f:
         info = json.load(f)
     write_json(path, {
-        "method": method, "seed": SEED, "options": METHODS[method], "steps": info["steps"],
-        "train_s": seconds, "train_runtime_s": info.get("train_runtime_s"), "evaluate_s": eval_s,
-        "test": report["student"]["metrics"], "teacher_test": report["teacher"]["metrics"],
+        "method": method, "seed": SEED, "options": methods[method], "steps": info["steps"],
+        "train_s": seconds, "train_runtime_s": info.get("train_runtime_s"), "evaluate_s": eval_s, "scored_on": score_on,
+        score_on: report["student"]["metrics"], f"teacher_{score_on}": report["teacher"]["metrics"],
         "latency_ms_b32": report["student"]["latency_ms"]["b32"],
         "teacher_latency_ms_b32": report["teacher"]["latency_ms"]["b32"],
         "latency_threads": report["latency_settings"]["threads"],
@@ -132,17 +150,46 @@ def summarise(out_dir: str, results: str) -> dict:
     return summary
 
 
+def summarise_selection(out_dir: str, results: str) -> None:
+    rows = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out_dir, "*.json")))]
+    rows.sort(key=lambda r: list(CANDIDATES).index(r["method"]) if r["method"] in CANDIDATES else 99)
+    lines = ["# NER rule: candidates scored on CoNLL-2003 valid.txt (`python bench/ner.py --select`)", "",
+             "Same teacher as bench/results/ner.md, same 3-layer student, seed 42, trained on train.txt; scored on "
+             "valid.txt (held out from training; test.txt is the benchmark's scored set and is not used here).", "",
+             "| candidate | options | valid F1 | retention | steps | train s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        f1, teacher_f1 = r["valid"]["f1"], r["teacher_valid"]["f1"]
+        lines.append(f"| {r['method']} | {json.dumps(r['options'])} | {f1:.4f} | {f1 / teacher_f1:.3f} | {r['steps']} | "
+                     f"{r['train_s']:.0f} |")
+    if rows:
+        lines += ["", f"Teacher valid F1 {rows[0]['teacher_valid']['f1']:.4f}."]
+    with open(os.path.join(results, "ner_rules.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="200 sentences, 20 steps, results in /tmp")
+    parser.add_argument("--select", action="store_true", help="the rule's candidates on valid.txt (--methods: which)")
     args = parser.parse_args()
     work, out_dir, results = WORK, OUT_DIR, RESULTS
     if args.smoke:
         work, out_dir, results = "/tmp/ner_smoke/work", "/tmp/ner_smoke/results/ner", "/tmp/ner_smoke/results"
+    files = smoke_files(work) if args.smoke else {s: os.path.join(DATA, f"{s}.txt") for s in ("train", "valid", "test")}
+    if args.select:
+        select_dir = os.path.join(os.path.dirname(out_dir), "ner_rules")
+        if not args.summarise:
+            teacher = ensure_teacher(files, work, out_dir, args.smoke)
+            methods = CANDIDATES if args.methods == ",".join(METHODS) else args.methods
+            for method in (methods.split(",") if isinstance(methods, str) else methods):
+                run_method(method, files, teacher, os.path.join(work, "select"), select_dir, args.smoke,
+                           CANDIDATES, "valid")
+        summarise_selection(select_dir, results)
+        return
     if not args.summarise:
-        files = smoke_files(work) if args.smoke else {s: os.path.join(DATA, f"{s}.txt") for s in ("train", "valid", "test")}
         teacher = ensure_teacher(files, work, out_dir, args.smoke)
         for method in args.methods.split(","):
             run_method(method, files, teacher, work, out_dir, args.smoke)
