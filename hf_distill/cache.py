@@ -12,7 +12,8 @@ Layout of `cache_dir` (Arrow and JSON only, never pickle):
     data/          a `datasets` dataset (`save_to_disk`), memory-mapped when read; one row per distinct input:
         key        blake2b-128 hex of the real tokens' input_ids (and token_type_ids when not all zero)
         length     number of real tokens n
-        logits     C float16, in the TEACHER's label order (the trainer permutes)
+        logits     C float16, in the TEACHER's label order (the trainer permutes); per real token (n * C) for a
+                   token task, and for QA (n * 2: start and end logits)
         hidden_<t> n * D float16: hidden_states[t] of the real tokens only, flattened (0 = embeddings)
         q_<t> k_<t> v_<t>  n * D float16: the Q/K/V projections of attention layer t, real tokens only
 
@@ -34,6 +35,7 @@ import pyarrow as pa
 import torch
 
 from .architectures import unwrap
+from .tasks import task_of_model
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, forward_arg_names, load_teacher
 
 logger = logging.getLogger(__name__)
@@ -139,7 +141,7 @@ def build_teacher_cache(
     """Run the frozen teacher once over a tokenized `datasets.Dataset` and write its outputs to `cache_dir`.
 
     Args:
-        teacher: a sequence- or token-classification model, a folder or a Hub id.
+        teacher: a sequence-classification, token-classification or QA model, a folder or a Hub id.
         tokenizer: the tokenizer the dataset was tokenized with (fingerprinted; pads the teacher's batches).
         dataset: columns input_ids, optional attention_mask / token_type_ids (labels and others are ignored).
         layers_hidden: hidden_states indices to keep (0 = embeddings, i = output of layer i).
@@ -437,7 +439,7 @@ class TeacherCache:
             row = self.dataset.select_columns(["logits"] + [f"hidden_{t}" for t in hidden])[
                 [self.index[row_key(probe["input_ids"], probe["token_type_ids"])]]
             ]
-            live = {"logits": out.logits} | {f"hidden_{t}": out.hidden_states[t] for t in hidden}
+            live = {"logits": task_of_model(teacher).logits_of(out)} | {f"hidden_{t}": out.hidden_states[t] for t in hidden}
             for name, value in live.items():
                 value = value.detach().float().cpu().reshape(-1)
                 stored = torch.from_numpy(_values(row, name))

@@ -132,7 +132,8 @@ def _task_facts(info: dict) -> dict[str, str]:
 
     kind = TASK_KINDS.get(info.get("task_kind") or "", SEQUENCE_CLASSIFICATION)
     return {"pipeline_tag": kind.pipeline_tag, "auto_model": kind.auto_model, "task_summary": kind.card_summary,
-            "task_noun": kind.card_noun, "example": kind.card_example, "per_token": kind.per_token}
+            "task_noun": kind.card_noun, "example": kind.card_example, "per_token": kind.per_token, "span": kind.span,
+            "context": kind.card_context}
 
 
 def _context(info: dict) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Task data the way transformers' `run_glue.py` / `run_ner.py` take it: a GLUE task or another Hub dataset, or local
-files (csv, tsv, json, jsonl, parquet; CoNLL `.txt` / `.conll` for token classification, `hf_distill.token_data`).
+"""Task data the way transformers' `run_glue.py` / `run_ner.py` / `run_qa.py` take it: a GLUE task or another Hub
+dataset, or local files (csv, tsv, json, jsonl, parquet; CoNLL `.txt` / `.conll` for token classification,
+`hf_distill.token_data`; SQuAD JSON or rows with question / context / answers for extractive QA, `hf_distill.qa`).
 
 Labels carry names. A dataset's label ids are turned into names and then into the ids of the model being
 trained (`model.config.label2id`), so a teacher and a dataset whose labels are ordered differently still agree.
@@ -12,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tasks import SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, TaskKind, task_named
+from .tasks import QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, TaskKind, task_named
 
 # GLUE task -> (text column, text-pair column); validation split name where it is not "validation".
 GLUE_TASKS: dict[str, tuple[str, str | None]] = {
@@ -53,8 +54,14 @@ class DataArguments:
     )
     task: str | None = field(
         default=None,
-        metadata={"help": "sequence-classification or token-classification. Default: read from the data (CoNLL files "
-                          "and rows with a list of words are token classification) and checked against the teacher."},
+        metadata={"help": "sequence-classification, token-classification or question-answering. Default: read from "
+                          "the data (CoNLL files and rows with a list of words are token classification; SQuAD files "
+                          "and rows with question, context and answers are QA) and checked against the teacher."},
+    )
+    doc_stride: int = field(
+        default=128,
+        metadata={"help": "Question answering: a context longer than max_length becomes windows overlapping by this "
+                          "many tokens (run_qa.py's default)."},
     )
     label_all_tokens: bool = field(
         default=False,
@@ -158,6 +165,7 @@ class TaskData:
     is_regression: bool
     kind: TaskKind = SEQUENCE_CLASSIFICATION  # hf_distill.tasks: token classification has a list of words per row
     label_all_tokens: bool = False
+    doc_stride: int = 128  # question answering: the overlap of a long context's windows
 
     @property
     def num_labels(self) -> int:
@@ -189,6 +197,11 @@ def _load_local(path: str):
         from .token_data import read_conll
 
         return datasets.Dataset.from_list(read_conll(path))
+    if ext == "json":
+        from .qa import is_squad_file, read_squad
+
+        if is_squad_file(path):
+            return datasets.Dataset.from_list(read_squad(path))
     if ext == "tsv":
         # GLUE TSVs are unquoted: read them with QUOTE_NONE, never with csv's default quoting.
         # utf-8-sig: a byte-order mark (GLUE's MRPC files start with one) must not stick to the first column's name.
@@ -249,6 +262,8 @@ def load_task_data(args: DataArguments) -> TaskData:
         from .token_data import TAGS_COLUMN, TOKENS_COLUMN
 
         return _token_task_data(args, splits, kind, args.text_column or TOKENS_COLUMN, args.label_column or TAGS_COLUMN)
+    if kind.span:
+        return _qa_task_data(args, splits)
     label_column = args.label_column or "label"
     text_column = args.text_column or default_text or next((c for c in ("sentence", "text") if c in columns), None)
     pair_column = args.text_pair_column or (default_pair if default_pair in columns else None)
@@ -347,7 +362,35 @@ def _task_kind(args: DataArguments, split) -> TaskKind:
     column = args.text_column or TOKENS_COLUMN
     if column in split.column_names and len(split) and isinstance(split[0][column], list):
         return TOKEN_CLASSIFICATION
+    from .qa import QA_COLUMNS
+
+    if set(QA_COLUMNS) <= set(split.column_names):
+        return QUESTION_ANSWERING
     return SEQUENCE_CLASSIFICATION
+
+
+def _qa_task_data(args: DataArguments, splits: dict) -> TaskData:
+    """SQuAD-style rows: question, context and answers {"text": [...], "answer_start": [...]} (no label names)."""
+    from .qa import QA_COLUMNS
+
+    for name, split in splits.items():
+        if split is None:
+            continue
+        if len(split) == 0:
+            raise ValueError(f"The {name} data is empty: it needs at least one row.")
+        missing = [c for c in QA_COLUMNS if c not in split.column_names]
+        if missing:
+            raise ValueError(f"The {name} data has columns {split.column_names} but not {missing}: question answering "
+                             "needs question, context and answers (a SQuAD v1.1 JSON file, or the `squad` dataset).")
+        if name == "train":
+            bad = next((i for i, a in enumerate(split["answers"]) if not a["text"]), None)
+            if bad is not None:
+                raise ValueError(f"Training row {bad} ({split[bad].get('id', '')}) has no answer: SQuAD v1.1 training "
+                                 "needs one answer per question (unanswerable questions, SQuAD v2, are not supported).")
+    selection = _hold_out_and_limit(args, splits)
+    return TaskData(train=splits["train"], validation=splits["validation"], selection=selection,
+                    text_column="question", text_pair_column="context", label_column="answers", label_names=[],
+                    is_regression=False, kind=QUESTION_ANSWERING, doc_stride=args.doc_stride)
 
 
 def _token_task_data(args: DataArguments, splits: dict, kind: TaskKind, text_column: str, label_column: str) -> TaskData:
@@ -414,10 +457,17 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
     if split is None:
         return None
     perm = None
-    if not data.is_regression and label2id is not None:
+    if not data.is_regression and not data.kind.span and label2id is not None:
         from .labels import label_permutation
 
         perm = label_permutation(data.label_names, label2id)
+    if data.kind.span:
+        if not gold_labels:
+            raise ValueError("Teacher-labelled copies are for sequence tasks: a perturbed context moves the answer. Set "
+                             "augment_copies 0 for question answering.")
+        from .qa import tokenize_qa
+
+        return tokenize_qa(split, tokenizer, max_length, data.doc_stride)
     if data.kind.per_token:
         if not gold_labels:
             raise ValueError("Teacher-labelled copies (--augment_copies) are for sequence tasks: a perturbed word "

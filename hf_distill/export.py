@@ -59,14 +59,15 @@ def _load_saved(model_dir: Path):
 
 
 class _LogitsOnly(torch.nn.Module):
-    """The model's forward with positional inputs and the logits out (what the exporter traces)."""
+    """The model's forward with positional inputs and the logits out (what the exporter traces; QA: (B, T, 2),
+    start and end per token)."""
 
-    def __init__(self, model, names):
+    def __init__(self, model, names, kind):
         super().__init__()
-        self.model, self.names = model, names
+        self.model, self.names, self.kind = model, names, kind
 
     def forward(self, *inputs):
-        return self.model(**dict(zip(self.names, inputs))).logits
+        return self.kind.logits_of(self.model(**dict(zip(self.names, inputs))))
 
 
 def export_onnx(student_dir, output_dir=None, opset: int = DEFAULT_OPSET, quantize: bool = True) -> Path:
@@ -92,10 +93,10 @@ def export_onnx(student_dir, output_dir=None, opset: int = DEFAULT_OPSET, quanti
     tmp = Path(tempfile.mkdtemp(prefix=".onnx-", dir=out.parent))
     try:
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes["logits"] = {0: "batch", 1: "sequence"} if kind.per_token else {0: "batch"}
+        axes["logits"] = {0: "batch", 1: "sequence"} if kind.per_token or kind.span else {0: "batch"}
         with torch.no_grad():
-            reference = model(**{n: enc[n] for n in names}).logits.numpy()  # before the export, in eval mode
-            torch.onnx.export(_LogitsOnly(model, names).eval(), tuple(enc[n] for n in names), str(tmp / FP32_FILE),
+            reference = kind.logits_of(model(**{n: enc[n] for n in names})).numpy()  # before the export, in eval mode
+            torch.onnx.export(_LogitsOnly(model, names, kind).eval(), tuple(enc[n] for n in names), str(tmp / FP32_FILE),
                               input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=opset,
                               dynamo=False)
         model.eval()  # the exporter restores the wrapper's mode; keep the model in eval whatever it did

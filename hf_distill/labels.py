@@ -23,7 +23,10 @@ def model_label_names(model_or_config) -> list[str]:
 
 
 def label_config(data) -> dict:
-    """What a new classification head gets from the data: num_labels, id2label, label2id (or regression)."""
+    """What a new classification head gets from the data: num_labels, id2label, label2id (or regression); nothing
+    for extractive QA (its head is start and end, the model class's own)."""
+    if data.kind.span:
+        return {}
     if data.is_regression:
         return {"num_labels": 1, "problem_type": "regression"}
     return {

@@ -5,8 +5,9 @@ stride, the post-processing from start/end logits to an answer string, and the o
 
 The metric follows the official evaluate-v1.1.py: answers are normalised (lower case, punctuation and the articles
 a/an/the removed, whitespace collapsed); exact match is 1 when the prediction equals any gold answer; F1 is the
-token-overlap F1 against the best gold answer; both are averaged over questions, in percent. Training a QA student
-(KD on the start and end distributions) is not wired into the trainer yet.
+token-overlap F1 against the best gold answer; both are averaged over questions, in percent. The trainer's side
+(KD on the start and end distributions over the context's tokens) is `hf_distill.tasks.QUESTION_ANSWERING`; the
+features carry a `context_mask` (1 on the context's tokens) that `QACollator` pads and the trainer reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import string
 from collections import Counter
 
 ARTICLES = re.compile(r"\b(a|an|the)\b")
+QA_COLUMNS = ("question", "context", "answers")  # what a row of QA data holds (SQuAD, the Hub's `squad`)
+CONTEXT_MASK = "context_mask"  # a feature's column: 1 on the context's tokens, 0 on the question, specials, padding
 
 
 def normalize_answer(text: str) -> str:
@@ -47,6 +50,14 @@ def squad_scores(predictions: dict[str, str], gold: dict[str, list[str]]) -> dic
     em = sum(max(exact_match(predictions.get(q, ""), g) for g in answers) for q, answers in gold.items())
     f = sum(max(f1(predictions.get(q, ""), g) for g in answers) for q, answers in gold.items())
     return {"exact_match": 100.0 * em / len(gold), "f1": 100.0 * f / len(gold)}
+
+
+def is_squad_file(path: str) -> bool:
+    """A JSON file in the official SQuAD layout ({"data": [{"paragraphs": ...}]}), judged by its first bytes."""
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096)
+    stripped = head.lstrip()
+    return stripped.startswith("{") and '"data"' in head and ('"paragraphs"' in head or '"title"' in head)
 
 
 def read_squad(path: str) -> list[dict]:
@@ -91,8 +102,44 @@ def prepare_features(rows: list[dict], tokenizer, max_length: int = 384, doc_str
         starts.append(start_pos)
         ends.append(end_pos)
     features = {k: enc[k] for k in enc if k not in ("offset_mapping", "overflow_to_sample_mapping")}
+    context_mask = [[int(o is not None) for o in feature] for feature in offsets]
     return {**features, "start_positions": starts, "end_positions": ends, "example_id": example_ids,
-            "offsets": offsets}
+            "offsets": offsets, CONTEXT_MASK: context_mask}
+
+
+def tokenize_qa(split, tokenizer, max_length: int, doc_stride: int):
+    """A `datasets.Dataset` of rows -> one of training features: the model's inputs, start/end positions and
+    `context_mask` (`prepare_features`; offsets and example ids are left out: evaluation rebuilds them)."""
+    from datasets import Dataset
+
+    if doc_stride >= max_length // 2:
+        raise ValueError(f"doc_stride {doc_stride} must be below half of max_length {max_length}: windows would repeat "
+                         "most of the context. Use --doc_stride 128 with --max_length 384 (run_qa.py's).")
+    features = prepare_features(list(split), tokenizer, max_length=max_length, doc_stride=doc_stride)
+    keep = [k for k in features if k not in ("example_id", "offsets")]
+    return Dataset.from_dict({k: features[k] for k in keep})
+
+
+class QACollator:
+    """Pads QA features: the tokenizer's inputs by `DataCollatorWithPadding`, `context_mask` with 0 to the same
+    length (right padding, as the tokenizer pads), start/end positions as they are."""
+
+    def __init__(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        self.pad = DataCollatorWithPadding(tokenizer)
+        self.left = getattr(tokenizer, "padding_side", "right") == "left"
+
+    def __call__(self, features: list[dict]) -> dict:
+        masks = [f.get(CONTEXT_MASK) for f in features]
+        batch = self.pad([{k: v for k, v in f.items() if k != CONTEXT_MASK} for f in features])
+        if all(m is not None for m in masks):
+            import torch
+
+            width = batch["input_ids"].size(1)
+            padded = [([0] * (width - len(m)) + list(m)) if self.left else (list(m) + [0] * (width - len(m))) for m in masks]
+            batch[CONTEXT_MASK] = torch.tensor(padded, dtype=torch.long)
+        return batch
 
 
 def best_answers(rows: list[dict], example_ids: list[int], offsets: list[list], start_logits, end_logits,
@@ -114,4 +161,5 @@ def best_answers(rows: list[dict], example_ids: list[int], offsets: list[list], 
     return {rows[i]["id"]: best.get(i, (0.0, ""))[1] for i in range(len(rows))}
 
 
-__all__ = ["best_answers", "exact_match", "f1", "normalize_answer", "prepare_features", "read_squad", "squad_scores"]
+__all__ = ["CONTEXT_MASK", "QA_COLUMNS", "QACollator", "best_answers", "exact_match", "f1", "is_squad_file",
+           "normalize_answer", "prepare_features", "read_squad", "squad_scores", "tokenize_qa"]

@@ -74,7 +74,7 @@ def apply_pair_augmentation(data_args, data, config) -> int:
     explicit `augment_copies`, set `augment_copies` by `pair_copies` and divide `config.num_train_epochs` by
     (1 + copies), so that the epochs (and the step floor) count the real rows. Returns the copies it set (0: none)."""
     if (data_args.augment_copies or not data_args.augment_pairs_to_rows or data.text_pair_column is None
-            or data.kind.per_token or data.train is None or not config.uses_teacher):
+            or data.kind.per_token or data.kind.span or data.train is None or not config.uses_teacher):
         return 0
     copies = pair_copies(len(data.train), data_args.augment_pairs_to_rows)
     if copies:
@@ -106,6 +106,9 @@ def apply_learning_rate_rule(learning_rate: float, model, reference_width: int |
     return scaled
 
 
+QA_MAX_LENGTH = 384  # question answering: windows of at most this many tokens (run_qa.py's), however long the contexts
+
+
 def max_length_for(tokenizer, texts: list[str], pairs: list[str] | None = None, seed: int = 0) -> int:
     """`LENGTH_PERCENTILE`th percentile of the token lengths of (a seeded sample of) the rows (texts, or lists of
     words for a token task), rounded up to a
@@ -132,4 +135,8 @@ def resolve_max_length(data_args, data, tokenizer) -> int:
         texts, pairs = data.texts(split)
         data_args.max_length = max_length_for(tokenizer, texts, pairs)
         logger.info("max_length %d: the 99th percentile of the %s texts' token lengths", data_args.max_length, split)
+        if data.kind.span and data_args.max_length > QA_MAX_LENGTH:  # longer contexts are read in windows
+            data_args.max_length = QA_MAX_LENGTH
+            logger.info("max_length %d for question answering: longer contexts become windows (doc_stride %d)",
+                        QA_MAX_LENGTH, data.doc_stride)
     return data_args.max_length

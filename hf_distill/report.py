@@ -172,6 +172,48 @@ def evaluate_tokens(
     return build_token_compute_metrics(names)(EvalPrediction(predictions=preds, label_ids=refs))
 
 
+def evaluate_qa(
+    model: torch.nn.Module,
+    tokenizer,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    answers: Sequence[dict],
+    max_length: int = 384,
+    doc_stride: int = 128,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """SQuAD v1.1 exact match and F1 (percent) of an extractive-QA model: each question's context in windows
+    (`doc_stride`), start/end logits per window, the best span over its windows (`hf_distill.qa.best_answers`),
+    scored against `answers` ({"text": [...], ...} per question) by `hf_distill.qa.squad_scores`."""
+    from hf_distill.qa import best_answers, prepare_features, squad_scores
+
+    if not len(questions) == len(contexts) == len(answers):
+        raise ValueError(f"{len(questions)} questions, {len(contexts)} contexts and {len(answers)} answers")
+    rows = [{"id": str(i), "question": q, "context": c, "answers": a}
+            for i, (q, c, a) in enumerate(zip(questions, contexts, answers))]
+    features = prepare_features(rows, tokenizer, max_length=max_length, doc_stride=doc_stride)
+    inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    starts, ends = [], []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(features["input_ids"]), batch_size):
+                chunk = [{k: features[k][i] for k in inputs}
+                         for i in range(first, min(first + batch_size, len(features["input_ids"])))]
+                enc = tokenizer.pad(chunk, return_tensors="pt")
+                out = model(**{k: v.to(device) for k, v in enc.items()})
+                for i, row in enumerate(chunk):
+                    n = len(row["input_ids"])
+                    starts.append(out.start_logits[i, :n].float().cpu().numpy())
+                    ends.append(out.end_logits[i, :n].float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    predicted = best_answers(rows, features["example_id"], features["offsets"], starts, ends)
+    return squad_scores(predicted, {r["id"]: r["answers"]["text"] for r in rows})
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -202,12 +244,14 @@ def build_report(
     latency_warmup: int = 3,
     batch_sizes: Sequence[int] = (1, 32),
     num_threads: int | None = None,
+    doc_stride: int = 128,
 ) -> dict[str, Any]:
     """Evaluate teacher and student (saved folders) on the same data and measure both the same way.
 
     `labels` are in the teacher's `id2label` order (re-indexed by name for a student whose order differs). For a
     token classifier, `texts` are rows of words and `labels` rows of their tag ids (scored by `evaluate_tokens`;
-    latency is timed on the words joined by spaces).
+    latency is timed on the words joined by spaces). For extractive QA, `texts` are the questions, `text_pairs` the
+    contexts and `labels` the answers ({"text": [...], "answer_start": [...]}; scored by `evaluate_qa`).
     Returns {"task_name", "metric_name", "teacher": {...}, "student": {...}, "retention",
     "speedup_b<bs>" for each batch size, "latency_settings"}, each model entry holding "metrics",
     "num_parameters", "num_layers", "hidden_size", "size_mb", "latency_ms" ({"b1": median, ...}) and
@@ -221,12 +265,15 @@ def build_report(
     teacher, teacher_tok = _load(teacher_dir)
     student, student_tok = _load(student_dir)
 
-    per_token = task_of_model(teacher).per_token
-    is_regression = not per_token and (is_regression_task(task_name) or teacher.config.num_labels == 1)
-    metric_names = metric_names_for_task(task_name, is_regression, per_token)
+    kind = task_of_model(teacher)
+    per_token = kind.per_token
+    is_regression = not per_token and not kind.span and (is_regression_task(task_name) or teacher.config.num_labels == 1)
+    metric_names = metric_names_for_task(task_name, is_regression, per_token, kind.span)
     main_metric = metric_names[0]
     timed = [" ".join(w) for w in texts] if per_token else texts
-    if per_token:
+    if kind.span:
+        student_labels = labels
+    elif per_token:
         student_labels = [relabel_for_student(teacher, student, list(tags)) for tags in labels]
     else:
         student_labels = labels if is_regression else relabel_for_student(teacher, student, labels)
@@ -237,7 +284,9 @@ def build_report(
         ("teacher", teacher, teacher_tok, teacher_dir, labels),
         ("student", student, student_tok, student_dir, student_labels),
     ):
-        if per_token:
+        if kind.span:
+            metrics = evaluate_qa(model, tok, texts, text_pairs, model_labels, max_length=max_length, doc_stride=doc_stride)
+        elif per_token:
             metrics = evaluate_tokens(model, tok, texts, model_labels, max_length=max_length)
         else:
             metrics = evaluate_model(
@@ -284,7 +333,7 @@ def build_report(
     report["student_dir"] = str(student_dir)
     onnx_dir = Path(student_dir) / "onnx"
     if (onnx_dir / "model.onnx").is_file():
-        if per_token:
+        if per_token or kind.span:
             report["runtimes_note"] = "ONNX files found, not scored: runtime scoring covers sequence tasks so far"
         else:
             report["runtimes"] = runtime_entries(
@@ -445,6 +494,7 @@ __all__ = [
     "evaluate_model",
     "evaluate_tokens",
     "measure_latency_ms",
+    "evaluate_qa",
     "predict_logits",
     "render_markdown",
     "size_on_disk_mb",

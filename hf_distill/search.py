@@ -247,11 +247,17 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     train = tokenize_split(data.train, data, tokenizer, data_args.max_length, teacher.config.label2id)
     held_out = tokenize_split(data.selection, data, tokenizer, data_args.max_length, teacher.config.label2id)
     texts = data.plain_texts("selection")  # for latency
+    pairs = data.texts("selection")[1]  # sentence pairs, QA's contexts; None for single texts
     metrics_fn = compute_metrics_for(data_args.task_name, data, teacher)
-    main_metric = metric_names_for_task(data_args.task_name, data.is_regression, data.kind.per_token)[0]
+    main_metric = metric_names_for_task(data_args.task_name, data.is_regression, data.kind.per_token, data.kind.span)[0]
     collator = data.kind.data_collator(tokenizer)
 
     def evaluate(model) -> float:
+        if data.kind.span:  # QA: SQuAD F1 from the answer strings
+            from .report import evaluate_qa
+
+            return evaluate_qa(model, tokenizer, texts, pairs, list(data.selection[data.label_column]),
+                               max_length=data_args.max_length, doc_stride=data.doc_stride)[main_metric]
         args = copy.copy(config)
         args.output_dir = os.path.join(output_dir, "eval")
         trainer = Trainer(model=model, args=args, eval_dataset=held_out, processing_class=tokenizer,
@@ -294,9 +300,9 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     for shape in shapes:  # one build per shape for its size and its measured latency
         model = build(shape)
         params[shape.name] = count_parameters(model)
-        latency[shape.name] = measure_latency_ms(model, tokenizer, texts, search_args.latency_batch_size,
+        latency[shape.name] = measure_latency_ms(model, tokenizer, texts, search_args.latency_batch_size, text_pairs=pairs,
                                                  max_length=data_args.max_length, runs=10, warmup=2)["median"]
-    teacher_latency = measure_latency_ms(teacher, tokenizer, texts, search_args.latency_batch_size,
+    teacher_latency = measure_latency_ms(teacher, tokenizer, texts, search_args.latency_batch_size, text_pairs=pairs,
                                          max_length=data_args.max_length, runs=10, warmup=2)["median"]
     best = {}
     for record in history:  # each shape at the largest budget it reached

@@ -45,7 +45,7 @@ class TeacherNeeds:
 class TeacherOutputs:
     """Teacher outputs for one collated batch of B rows padded to T tokens."""
 
-    logits: torch.Tensor  # (B, C), or (B, T, C) for a token task
+    logits: torch.Tensor  # (B, C), or (B, T, C) for a token task, (B, T, 2) for QA (start, end)
     hidden: dict[int, torch.Tensor] = field(default_factory=dict)  # teacher layer -> (B, T, D)
     qkv: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (layer, "q" | "k" | "v") -> (B, T, D)
 
@@ -66,8 +66,11 @@ class LiveTeacher:
     """The frozen teacher model run on each batch, in inference mode (no autograd bookkeeping at all)."""
 
     def __init__(self, model):
+        from .tasks import task_of_model
+
         self.model = model
-        self.input_names = forward_arg_names(model) - {"labels"}
+        self.task = task_of_model(model)
+        self.input_names = forward_arg_names(model) - set(self.task.label_columns)
 
     def outputs(self, inputs: dict, needs: TeacherNeeds) -> TeacherOutputs:
         """Outputs are cloned out of inference mode: a loss such as cosine saves its inputs for backward, which
@@ -79,7 +82,7 @@ class LiveTeacher:
         if layers:
             check_captured(qkv, layers, parts, "teacher")
         return TeacherOutputs(
-            logits=out.logits.clone(),
+            logits=self.task.logits_of(out).clone(),
             hidden={t: out.hidden_states[t].clone() for t in needs.hidden},
             qkv={key: value.clone() for key, value in qkv.items()},
         )

@@ -25,6 +25,7 @@ from .checks import check_tokenizers
 from .config import DistillationConfig
 from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
+from .qa import CONTEXT_MASK
 from .recipe import apply_min_train_steps
 from .tasks import position_mean, task_of_model
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, load_teacher
@@ -148,9 +149,18 @@ class DistillationTrainer(Trainer):
         rows = [{"labels": torch.zeros(len(b["input_ids"]), dtype=torch.long)} for b in batch_samples]
         return super()._get_num_items_in_batch(rows, device)
 
+    def _set_signature_columns_if_needed(self):
+        """The model's inputs and labels, plus QA's `context_mask` (the trainer reads it; the model never sees it)."""
+        super()._set_signature_columns_if_needed()
+        if CONTEXT_MASK not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, CONTEXT_MASK]
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        return super().prediction_step(model, _model_inputs(inputs), prediction_loss_only, ignore_keys)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:  # evaluation: the student's own task loss; predictions are its logits
-            outputs = model(**inputs)
+            outputs = model(**_model_inputs(inputs))
             return (outputs.loss, outputs) if return_outputs else outputs.loss
 
         terms, outputs = self.loss_terms(model, inputs)
@@ -164,15 +174,18 @@ class DistillationTrainer(Trainer):
             loss = per_example.mean() / self.current_gradient_accumulation_steps
         self._check_finite(loss, terms)
         self._record(terms)
-        if return_outputs:
-            return loss, type(outputs)(loss=loss, logits=outputs.logits)  # the task's output class, no hidden states
+        if return_outputs:  # the task's output class, without the hidden states
+            if self.task.span:
+                return loss, type(outputs)(loss=loss, start_logits=outputs.start_logits, end_logits=outputs.end_logits)
+            return loss, type(outputs)(loss=loss, logits=outputs.logits)
         return loss
 
     def loss_terms(self, model, inputs) -> tuple[dict[str, torch.Tensor], ModelOutput]:
         """Each weighted loss term per example, name -> (B,), and the student's outputs."""
         args = self.args
-        labels = inputs.get("labels")
-        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        labels = self.task.labels_of(inputs)  # (B,), (B, T) or QA's (B, 2); None without gold labels
+        model_inputs = {k: v for k, v in _model_inputs(inputs).items() if k not in self.task.label_columns}
+        context = inputs.get(CONTEXT_MASK)  # QA: the tokens an answer may start or end on
         mask = inputs.get("attention_mask")
         if mask is None:
             mask = torch.ones_like(inputs["input_ids"])
@@ -188,16 +201,16 @@ class DistillationTrainer(Trainer):
         teacher = self.teacher_outputs(inputs) if args.uses_teacher else None  # labels only: no teacher at all
 
         # logit terms per position (B, P, C) with the positions that count (B, P): P = 1 for a sequence task, the
-        # labelled tokens for a token task (tasks.py)
-        student_logits, positions = self.task.positions(outputs.logits, mask, labels)
+        # labelled tokens for a token task, start and end over the context's tokens for QA (tasks.py)
+        student_logits, positions = self.task.positions(self.task.logits_of(outputs), mask, labels, context)
         per_position = lambda loss, *x: position_mean(loss(*(t.flatten(0, 1) for t in x)).view(positions.shape), positions)  # noqa: E731
         terms: dict[str, torch.Tensor] = {}
         if args.hard_label_weight > 0 and labels is not None:
             terms["ce"] = args.hard_label_weight * per_position(losses.hard_label_loss, student_logits,
                                                                 self.task.position_labels(labels))
         if args.logit_weight > 0:
-            teacher_logits, _ = self.task.positions(teacher.logits, mask, labels)
-            if args.logit_loss == "kl" and outputs.logits.size(-1) > 1:
+            teacher_logits, _ = self.task.positions(teacher.logits, mask, labels, context)
+            if args.logit_loss == "kl" and student_logits.size(-1) > 1:
                 kd = per_position(lambda s, t: losses.soft_kl(s, t, args.temperature), student_logits, teacher_logits)
             else:
                 kd = per_position(losses.logit_mse, student_logits, teacher_logits)
@@ -295,6 +308,11 @@ class DistillationTrainer(Trainer):
     def _load_best_model(self):
         super()._load_best_model()
         self._load_projections(self.state.best_model_checkpoint)
+
+
+def _model_inputs(inputs: dict) -> dict:
+    """The batch without what only the losses read (QA's context_mask)."""
+    return {k: v for k, v in inputs.items() if k != CONTEXT_MASK}
 
 
 def _append_projected_states(projections, student_layers):

@@ -113,3 +113,39 @@ def sst2_path():
     from hf_distill.assets import sst2_dir
 
     return sst2_dir()
+
+
+QA_ROWS = [  # SQuAD-style rows in the tiny vocabulary; answer_start is a character offset into the context
+    {"id": "q0", "title": "t", "question": "who was funny", "context": "the movie was fun and he was very funny",
+     "answers": {"text": ["he"], "answer_start": [22]}},
+    {"id": "q1", "title": "t", "question": "what was the plot", "context": "i love this film but the plot was dull",
+     "answers": {"text": ["dull"], "answer_start": [34]}},
+    {"id": "q2", "title": "t", "question": "who is the best actor",
+     "context": "she is the best actor in the film and we love her story",
+     "answers": {"text": ["she"], "answer_start": [0]}},
+    {"id": "q3", "title": "t", "question": "what was boring", "context": "the story was great but the film was boring",
+     "answers": {"text": ["the film"], "answer_start": [24]}},
+]
+
+
+def tiny_qa_bert(num_layers=4, hidden=32, heads=4, seed=0):
+    """A BERT extractive-QA model (start/end logits per token), small enough to train in milliseconds."""
+    from transformers import BertForQuestionAnswering
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(TINY_VOCAB), hidden_size=hidden, num_hidden_layers=num_layers,
+                        num_attention_heads=heads, intermediate_size=hidden * 2, max_position_embeddings=64,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return BertForQuestionAnswering(config).eval()
+
+
+def tiny_qa_dataset(tokenizer, n=16, max_length=16, doc_stride=4):
+    """QA features as `hf_distill.qa.prepare_features` makes them (some contexts split into two windows)."""
+    from datasets import Dataset
+
+    from hf_distill.qa import prepare_features
+
+    rows = [dict(QA_ROWS[i % len(QA_ROWS)], id=f"q{i}") for i in range(n)]
+    features = prepare_features(rows, tokenizer, max_length=max_length, doc_stride=doc_stride)
+    keep = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions", "context_mask")
+    return Dataset.from_dict({k: features[k] for k in keep})

@@ -1,6 +1,7 @@
 """hf-distill end to end on tiny local data: recipes, overrides, unknown keys, single sentences and pairs."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -246,3 +247,69 @@ def test_token_teacher_with_sequence_data_is_refused_before_training(tmp_path, c
     assert code == 2
     assert "teacher is a token-classification model" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def write_squad(path, rows):
+    """An official-layout SQuAD v1.1 file: articles, paragraphs, questions with answers."""
+    def answers(r):
+        return [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]
+
+    paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": answers(r)}]}
+                  for r in rows]
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "tiny", "paragraphs": paragraphs}]}))
+    return str(path)
+
+
+def test_question_answering_pipeline_from_squad_files(tmp_path):
+    """SQuAD files in, an extractive-QA student out: EM/F1 in the report, start/end logits cached per token, a card
+    with the task's pipeline tag and a plain-transformers snippet that answers like hf_distill's post-processing."""
+    from conftest import QA_ROWS
+    from transformers import AutoModelForQuestionAnswering
+
+    base = tmp_path / "base"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(base)
+    make_tokenizer().save_pretrained(base)
+    rows = [dict(QA_ROWS[i % 4], id=f"q{i}") for i in range(16)]
+    train, val = write_squad(tmp_path / "train.json", rows), write_squad(tmp_path / "dev.json", rows[:6])
+    out = tmp_path / "qa"
+    code = main(["pipeline", "--pretrained_model", str(base), "--train_file", train, "--validation_file", val,
+                 "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--attention_weight",
+                 "1", "--max_length", "16", "--doc_stride", "4", "--teacher_cache_dir", str(tmp_path / "cache"), *FAST])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metric_name"] == "f1" and {"f1", "exact_match"} <= set(report["student"]["metrics"])
+    assert 0 <= report["student"]["metrics"]["exact_match"] <= report["student"]["metrics"]["f1"] <= 100
+    teacher_eval = json.loads((out / "teacher" / "eval_results.json").read_text())
+    assert {"eval_f1", "eval_exact_match", "eval_loss"} <= set(teacher_eval)
+    student = AutoModelForQuestionAnswering.from_pretrained(out / "student")
+    assert student.config.num_hidden_layers == 2
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["logits_per_token"] is True and meta["num_labels"] == 2  # start and end per token
+    card = (out / "student" / "README.md").read_text()
+    assert "pipeline_tag: question-answering" in card and "AutoModelForQuestionAnswering" in card
+    # the card's plain-transformers snippet (transformers 5 has no question-answering pipeline) answers as
+    # hf_distill's own post-processing does, on the student
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = re.sub(r'from_pretrained\("[^"]*"\)', f"from_pretrained({str(out / 'student')!r})", snippet)
+    snippet = re.sub(r"question, context = .*\n", 'question, context = "who was funny", "the movie was fun and he was '
+                     'very funny"\n', snippet)  # the tiny model's vocabulary and 64 positions
+    snippet = snippet.replace("print(", "answer = (")
+    scope = {}
+    exec(compile(snippet, "card", "exec"), scope)
+    from hf_distill.qa import best_answers, prepare_features
+
+    tok = scope["tokenizer"]
+    row = {"id": "x", "question": scope["question"], "context": scope["context"], "answers": {"text": [], "answer_start": []}}
+    features = prepare_features([row], tok, max_length=384)
+    with torch.no_grad():
+        o = student(**{k: torch.tensor(features[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
+    expected = best_answers([row], features["example_id"], features["offsets"], o.start_logits, o.end_logits)["x"]
+    assert scope["answer"] == expected and expected in scope["context"]
+    # the shape search scores QA students by SQuAD F1 on held-out training questions
+    code = main(["search", "--teacher", str(out / "teacher"), "--train_file", train, "--train_slice_for_selection", "6",
+                 "--output_dir", str(tmp_path / "search"), "--search_depths", "1,2", "--search_widths", "16:2:32",
+                 "--search_first_steps", "2", "--search_rounds", "1", "--max_length", "16", "--doc_stride", "4",
+                 "--per_device_train_batch_size", "8", "--use_cpu", "true", "--report_to", "none"])
+    assert code == 0
+    result = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert result["metric"] == "f1" and 0 <= result["teacher"]["accuracy"] <= 100 and len(result["candidates"]) == 4

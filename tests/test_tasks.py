@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from hf_distill import losses
-from hf_distill.tasks import SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, position_mean, task_named, task_of
+from hf_distill.tasks import (
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    position_mean,
+    task_named,
+    task_of,
+)
 
 
 def test_task_from_architectures():
@@ -18,8 +25,10 @@ def test_task_from_architectures():
     assert task_of(["BertForTokenClassification"]) is TOKEN_CLASSIFICATION
     assert TOKEN_CLASSIFICATION.model_class().__name__ == "AutoModelForTokenClassification"
     assert task_named("token-classification") is TOKEN_CLASSIFICATION
+    assert task_of(["BertForQuestionAnswering"]) is QUESTION_ANSWERING
+    assert QUESTION_ANSWERING.model_class().__name__ == "AutoModelForQuestionAnswering"
     with pytest.raises(ValueError, match="not a task hf_distill distils yet"):
-        task_of(["BertForQuestionAnswering"])
+        task_of(["BertForMultipleChoice"])
     with pytest.raises(ValueError, match="Unknown task 'ner'"):
         task_named("ner")
 
@@ -82,3 +91,19 @@ def test_a_model_objects_task_is_its_class_not_the_checkpoint_it_came_from():
     assert task_of_model(model) is TOKEN_CLASSIFICATION
     model.config.architectures = None
     assert task_of_model(model) is TOKEN_CLASSIFICATION
+
+
+def test_qa_has_a_start_and_an_end_position_over_the_context_tokens():
+    """(B, T, 2) start/end logits -> (B, 2, T): two positions whose classes are the tokens; the question's tokens
+    (context_mask 0) get -1e4, [CLS] (position 0, the no-answer-here target) and the context keep their logits."""
+    logits = torch.tensor([[[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [4.0, 8.0]]])  # T = 4
+    context = torch.tensor([[0, 0, 1, 1]])  # [CLS] question | context context
+    scores, mask = QUESTION_ANSWERING.positions(logits, torch.ones(1, 4), None, context)
+    assert scores.shape == (1, 2, 4) and mask.tolist() == [[True, True]]
+    assert scores[0, 0].tolist() == [1.0, -1e4, 3.0, 4.0] and scores[0, 1].tolist() == [5.0, -1e4, 7.0, 8.0]
+    labels = QUESTION_ANSWERING.labels_of({"start_positions": torch.tensor([2]), "end_positions": torch.tensor([3])})
+    assert QUESTION_ANSWERING.position_labels(labels).tolist() == [[2, 3]]
+    ce = losses.hard_label_loss(scores.flatten(0, 1), labels.flatten())
+    by_hand = -(torch.log_softmax(torch.tensor([1.0, 3.0, 4.0]), 0)[1] + torch.log_softmax(torch.tensor([5.0, 7.0, 8.0]), 0)[2])
+    assert torch.allclose(ce.sum(), by_hand, atol=1e-5)  # the masked token takes no probability
+    assert QUESTION_ANSWERING.labels_of({"input_ids": torch.zeros(1, 4)}) is None

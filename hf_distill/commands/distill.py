@@ -98,7 +98,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
 
 
 def check_task(data, teacher) -> None:
-    """The data's task (token or sequence classification) must be the teacher's, or nothing it says fits."""
+    """The data's task (sequence or token classification, QA) must be the teacher's, or nothing it says fits."""
     kind = task_of_model(teacher)
     if kind is not data.kind:
         raise ValueError(f"The teacher is a {kind.name} model ({teacher.config.architectures}) but the data is "

@@ -40,8 +40,8 @@ def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir:
 
         resolve_max_length(data_args, data, AutoTokenizer.from_pretrained(teacher_dir))
     texts, pairs = data.texts("validation")
-    labels = list(data.validation[data.label_column])
-    if not data.is_regression:
+    labels = list(data.validation[data.label_column])  # QA: the answers of each question
+    if not data.is_regression and not data.kind.span:
         from transformers import AutoConfig
 
         from ..labels import label_permutation
@@ -59,6 +59,7 @@ def evaluate_pair(data_args: DataArguments, run_args: RunArguments, teacher_dir:
         latency_runs=run_args.latency_runs,
         latency_warmup=run_args.latency_warmup,
         num_threads=run_args.latency_threads,
+        doc_stride=data.doc_stride,
     )
     info_path = os.path.join(student_dir, DISTILL_INFO)
     if os.path.isfile(info_path):

@@ -46,9 +46,9 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     data = load_task_data(data_args)
     if data.train is None:
         raise ValueError("static needs training data: pass --train_file or --task_name.")
-    if data.is_regression or data.kind.per_token or data.text_pair_column:
-        raise ValueError("The static student classifies single texts; this data is "
-                         f"{'regression' if data.is_regression else data.kind.name if data.kind.per_token else 'pairs'}.")
+    if data.is_regression or data.kind.per_token or data.kind.span or data.text_pair_column:
+        what = "regression" if data.is_regression else "pairs" if data.kind.name == "sequence-classification" else data.kind.name
+        raise ValueError(f"The static student classifies single texts; this data is {what}.")
     source = resolve_model_path(teacher_dir)
     teacher = load_teacher(source).float().eval()
     tokenizer = AutoTokenizer.from_pretrained(source)

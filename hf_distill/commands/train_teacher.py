@@ -79,6 +79,13 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
             json.dump(info, f, indent=2)
     if validation is not None:
         metrics = trainer.evaluate()
+        if data.kind.span:  # QA: the loss above, and SQuAD's scores from the answer strings
+            from ..report import evaluate_qa
+
+            texts, contexts = data.texts("validation")
+            scores = evaluate_qa(trainer.model, tokenizer, texts, contexts, list(data.validation[data.label_column]),
+                                 max_length=data_args.max_length, doc_stride=data.doc_stride)
+            metrics.update({f"eval_{k}": v for k, v in scores.items()})
         trainer.save_metrics("eval", metrics)
         logger.info("teacher validation metrics: %s", metrics)
     return output_dir

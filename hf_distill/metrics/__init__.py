@@ -24,6 +24,7 @@ METRICS_DIR = Path(__file__).resolve().parent
 
 AVAILABLE_METRICS = ("accuracy", "f1", "matthews_correlation", "pearsonr", "spearmanr", "seqeval")
 TOKEN_METRICS = ["f1", "precision", "recall", "accuracy"]  # seqeval's entity-level scores, then word accuracy
+QA_METRICS = ["f1", "exact_match"]  # SQuAD v1.1, in percent (hf_distill.qa.squad_scores)
 
 GLUE_METRICS: dict[str, list[str]] = {
     "cola": ["matthews_correlation"],
@@ -69,9 +70,13 @@ def is_regression_task(task_name: str | None) -> bool:
     return normalize_task_name(task_name) in REGRESSION_TASKS
 
 
-def metric_names_for_task(task_name: str | None, is_regression: bool = False, per_token: bool = False) -> list[str]:
-    """The metrics for a task: entity F1, precision, recall and accuracy for token classification; the GLUE list for
-    a GLUE task; else accuracy (or pearsonr + spearmanr for regression)."""
+def metric_names_for_task(task_name: str | None, is_regression: bool = False, per_token: bool = False,
+                          span: bool = False) -> list[str]:
+    """The metrics for a task: entity F1, precision, recall and accuracy for token classification; SQuAD's F1 and
+    exact match for extractive QA (`span`); the GLUE list for a GLUE task; else accuracy (or pearsonr + spearmanr
+    for regression)."""
+    if span:
+        return list(QA_METRICS)
     if per_token:
         return list(TOKEN_METRICS)
     task = normalize_task_name(task_name)
@@ -225,10 +230,13 @@ def build_token_compute_metrics(label_names: Sequence[str]) -> Callable:
     return compute_metrics
 
 
-def compute_metrics_for(task_name: str | None, data, model) -> Callable:
+def compute_metrics_for(task_name: str | None, data, model) -> Callable | None:
     """The `compute_metrics` for a `hf_distill.data.TaskData` scored with `model` (its config's label ids): seqeval
     for a token task, the tags named by the model's id2label (the data's names where those are LABEL_i defaults),
-    else `build_compute_metrics`."""
+    None for QA (its scores need the answer strings: `hf_distill.report.evaluate_qa`), else
+    `build_compute_metrics`."""
+    if data.kind.span:
+        return None
     if data.kind.per_token:
         from hf_distill.labels import is_default_names, model_label_names
 
