@@ -313,6 +313,63 @@ def test_pushed_token_student_tags_through_the_hub_like_the_local_one(tmp_path, 
     assert "pipeline_tag: token-classification" in card
 
 
+QA_CHILD = textwrap.dedent(
+    """
+    import json, re, sys
+    import torch
+    from huggingface_hub import hf_hub_download
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from hf_distill.hub import push_student
+
+    student_dir, repo_id, question, context = sys.argv[1:5]
+    push_student(student_dir, repo_id)
+    # what a user runs, without hf_distill: the card's own snippet, on the Hub copy
+    card = open(hf_hub_download(repo_id, "README.md")).read()
+    snippet = card.split("```python\\n", 1)[1].split("```", 1)[0]
+    snippet = re.sub(r"question, context = .*\\n", f"question, context = {question!r}, {context!r}\\n", snippet)
+    scope = {}
+    exec(snippet.replace("print(", "answer = ("), scope)
+    model = AutoModelForQuestionAnswering.from_pretrained(repo_id).eval()
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    with torch.no_grad():
+        out = model(**tokenizer(question, context, return_tensors="pt"))
+    print("RESULT " + json.dumps({"answer": scope["answer"], "start": out.start_logits[0].tolist(),
+                                  "end": out.end_logits[0].tolist()}))
+    """
+)
+
+
+def test_pushed_qa_student_answers_through_the_hub_like_the_local_one(tmp_path, hub):
+    from conftest import tiny_qa_bert
+
+    from hf_distill.qa import best_answers, prepare_features
+
+    server, url = hub
+    student_dir, repo_id = tmp_path / "reader", "tester/tiny-reader"
+    model = tiny_qa_bert(num_layers=2, seed=5)
+    model.save_pretrained(student_dir)
+    make_tokenizer().save_pretrained(student_dir)
+    write_card(str(student_dir), {**CARD_INFO, "repo_id": repo_id, "task_kind": "question-answering",
+                                  "metric_name": "f1", "dataset": {"name": "squad"}, "task_name": "squad"})
+    question, context = "who was funny", "the movie was fun and he was very funny"
+    tok = make_tokenizer()
+    row = {"id": "x", "question": question, "context": context, "answers": {"text": [], "answer_start": []}}
+    features = prepare_features([row], tok, max_length=64, doc_stride=16)
+    with torch.no_grad():
+        local = model(**{k: torch.tensor(features[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
+    expected = best_answers([row], features["example_id"], features["offsets"], local.start_logits, local.end_logits)["x"]
+
+    proc = subprocess.run([sys.executable, "-c", QA_CHILD, str(student_dir), repo_id, question, context],
+                          env=_child_env(tmp_path, url), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert torch.allclose(torch.tensor(result["start"]), local.start_logits[0], atol=1e-5)
+    assert torch.allclose(torch.tensor(result["end"]), local.end_logits[0], atol=1e-5)
+    assert result["answer"] == expected and expected in context
+    card = server.hub.file_bytes(repo_id, "README.md").decode()
+    assert "pipeline_tag: question-answering" in card
+
+
 ONNX_CHILD = textwrap.dedent(
     """
     import json, sys
