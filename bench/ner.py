@@ -44,7 +44,9 @@ CANDIDATES = {
     "hidden1": {"hidden_weight": 1.0, "attention_weight": 0.0},
     "attention_only": {"hidden_weight": 0.0},
     "kl_only": {"hard_label_weight": 0.0, "logit_weight": 1.0, "hidden_weight": 0.0, "attention_weight": 0.0},
+    "no_attention": {"attention_weight": 0.0},
     "logit_kd_4k": {**METHODS["logit_kd"], "min_train_steps": 4000},
+    "hidden1_4k": {"hidden_weight": 1.0, "attention_weight": 0.0, "min_train_steps": 4000},
 }
 SEED = 42
 
@@ -64,13 +66,13 @@ def smoke_files(work: str) -> dict:
     return files
 
 
-def ensure_teacher(files: dict, work: str, out_dir: str, smoke: bool) -> str:
+def ensure_teacher(files: dict, work: str, out_dir: str, smoke: bool, recipe: str = RECIPE) -> str:
     teacher = os.path.join(work, "teacher")
     record = os.path.join(out_dir, "teacher.json")
     if os.path.isfile(os.path.join(teacher, "model.safetensors")) and os.path.isfile(record):
         return teacher
     extra = ["--max_steps", "20", "--teacher_min_train_steps", "0"] if smoke else []
-    seconds = run(python_cmd("train-teacher", "--config", RECIPE, "--train_file", files["train"], "--validation_file",
+    seconds = run(python_cmd("train-teacher", "--config", recipe, "--train_file", files["train"], "--validation_file",
                              files["valid"], "--save_strategy", "no", "--output_dir", work, *extra),
                   os.path.join(work, "train_teacher.log"))
     with open(os.path.join(teacher, "eval_results.json")) as f:
@@ -80,7 +82,10 @@ def ensure_teacher(files: dict, work: str, out_dir: str, smoke: bool) -> str:
 
 
 def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, smoke: bool,
-               methods: dict = METHODS, score_on: str = "test") -> None:
+               methods: dict = METHODS, score_on: str = "test", recipe: str = RECIPE,
+               eval_options: tuple = ("--max_length", "512")) -> None:
+    """Distil one method's student from `teacher` with `recipe` and score it on `files[score_on]` (a record in
+    `out_dir`/<method>.json); bench/qa.py runs it with its own recipe and files."""
     path = os.path.join(out_dir, f"{method}.json")
     if os.path.isfile(path):
         print(f"skip {path} (exists)", flush=True)
@@ -94,11 +99,11 @@ def run_method(method: str, files: dict, teacher: str, work: str, out_dir: str, 
         with open(trained) as f:
             seconds = json.load(f).get("train_runtime_s")
     else:
-        seconds = run(python_cmd("distill", "--config", RECIPE, "--train_file", files["train"], "--teacher", teacher,
+        seconds = run(python_cmd("distill", "--config", recipe, "--train_file", files["train"], "--teacher", teacher,
                                  "--save_strategy", "no", "--output_dir", out, *cache, *options, *extra),
                       os.path.join(out, "distill.log"))
-    eval_s = run(python_cmd("evaluate", "--config", RECIPE, "--validation_file", files[score_on], "--teacher", teacher,
-                            "--max_length", "512", "--output_dir", out, "--latency_runs", "10"),
+    eval_s = run(python_cmd("evaluate", "--config", recipe, "--validation_file", files[score_on], "--teacher", teacher,
+                            *eval_options, "--output_dir", out, "--latency_runs", "10"),
                  os.path.join(out, "evaluate.log"))
     with open(os.path.join(out, "report.json")) as f:
         report = json.load(f)
