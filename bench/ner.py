@@ -9,7 +9,7 @@ The teacher: `hf-distill train-teacher` from the PyPI MiniLM with recipes/conll2
 for its own validation figures). The students, each `hf-distill distill` from that teacher as a user runs it, the
 same 3-layer student (layers 1, 3, 5 of the pretrained MiniLM, a new head), the same optimizer steps:
 (a) no_kd: labels only; (b) logit_kd: CE 0.5 + KL 0.5 per labelled word, no intermediate terms; (c) hf_distill:
-the recipe as shipped (+ hidden-state MSE 3 + TinyBERT attention 0.1). Each is scored once, by `hf-distill
+the recipe as shipped (+ hidden-state MSE 3; no attention term, the token rule). Each is scored once, by `hf-distill
 evaluate` on test.txt (entity-level seqeval F1; max_length 512 so every word of the test set is scored); nothing
 is selected on those rows. TextBrewer's NER path is not run here. One file per method in bench/results/ner/
 (skipped when present, so runs resume); bench/results/ner.json and ner.md summarise them.
@@ -148,7 +148,8 @@ def summarise(out_dir: str, results: str) -> dict:
                      f"{r['steps']} | {r['train_s']:.0f} | {r['latency_ms_b32']:.1f} |")
     lines += ["", "Same teacher, same 3-layer student (pretrained MiniLM layers 1, 3, 5), same steps, seed 42; scored "
               "once on test.txt, nothing selected on it. (a) no_kd: labels only; (b) logit_kd: CE 0.5 + KL 0.5; (c) "
-              "hf_distill: recipes/conll2003_minilm.yaml (adds hidden MSE 3 + attention 0.1). TextBrewer not run."]
+              "hf_distill: recipes/conll2003_minilm.yaml (adds hidden MSE 3; the token rule, chosen on valid.txt in "
+              "ner_rules.md, turns the attention term off). TextBrewer not run."]
     with open(os.path.join(results, "ner.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

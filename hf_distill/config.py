@@ -93,6 +93,16 @@ class DistillationConfig(TrainingArguments):
         default=None, metadata={"help": "Read teacher outputs from this cache instead of running the teacher."}
     )
 
+    token_hidden_weight: float | None = field(
+        default=None,
+        metadata={"help": "Token classification and QA (per-token logits): use this hidden_weight instead (the default "
+                          "recipe's token rule, hf_distill.recipe); None: hidden_weight for every task."},
+    )
+    token_attention_weight: float | None = field(
+        default=None,
+        metadata={"help": "Token classification and QA: use this attention_weight instead; None: attention_weight."},
+    )
+
     min_train_steps: int = field(
         default=0,
         metadata={"help": "Train at least this many optimizer steps (more epochs on small data); 0 = the epochs as given."},
@@ -104,8 +114,9 @@ class DistillationConfig(TrainingArguments):
             raise ValueError(f"min_train_steps must be >= 0 (0 = the epochs as given), got {self.min_train_steps}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}. Typical values are 1 to 8.")
-        for name in ("hard_label_weight", "logit_weight", "hidden_weight", "attention_weight"):
-            if getattr(self, name) < 0:
+        for name in ("hard_label_weight", "logit_weight", "hidden_weight", "attention_weight", "token_hidden_weight",
+                     "token_attention_weight"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}. Use 0 to disable the term.")
         if self.hard_label_weight + self.logit_weight + self.hidden_weight + self.attention_weight == 0:
             raise ValueError(

@@ -221,3 +221,25 @@ def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(t
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["augment"]["copies"] == 2 and info["train_rows"] == 48
     assert info["steps"] == 2  # 1 epoch of the 16 real rows at batch 8, not of the 48
+
+
+def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_path):
+    from test_cli import tagged, write_conll
+
+    from hf_distill.data import DataArguments, load_task_data
+    from hf_distill.recipe import apply_token_rule
+
+    def run(path, **config_kw):
+        config = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, hidden_weight=3.0, attention_weight=0.1,
+                                    **config_kw)
+        changed = apply_token_rule(load_task_data(DataArguments(train_file=path)), config)
+        return changed, config.hidden_weight, config.attention_weight
+
+    conll = write_conll(tmp_path / "train.txt", tagged(8))
+    single = write_rows(tmp_path / "single.jsonl", sentences(10))
+    rule = dict(token_hidden_weight=1.0, token_attention_weight=0.0)
+    assert run(conll, **rule) == (True, 1.0, 0.0)
+    assert run(single, **rule) == (False, 3.0, 0.1)  # sequence tasks keep the recipe's weights
+    assert run(conll) == (False, 3.0, 0.1)  # no rule set: as given
+    with pytest.raises(ValueError, match="token_attention_weight must be >= 0"):
+        DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, token_attention_weight=-1.0)

@@ -18,7 +18,7 @@ from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..placement import is_main_process
-from ..recipe import apply_pair_augmentation, resolve_max_length
+from ..recipe import apply_pair_augmentation, apply_token_rule, resolve_max_length
 from ..student import build_student
 from ..tasks import task_of_model
 from ..teacher import load_teacher
@@ -116,6 +116,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
     if data.train is None:
         raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
     apply_pair_augmentation(data_args, data, config)
+    apply_token_rule(data, config)
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     check_task(data, teacher)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
