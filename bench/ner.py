@@ -47,6 +47,7 @@ CANDIDATES = {
     "no_attention": {"attention_weight": 0.0},
     "logit_kd_4k": {**METHODS["logit_kd"], "min_train_steps": 4000},
     "hidden1_4k": {"hidden_weight": 1.0, "attention_weight": 0.0, "min_train_steps": 4000},
+    "no_attention_4k": {"attention_weight": 0.0, "min_train_steps": 4000},
 }
 SEED = 42
 
