@@ -82,3 +82,31 @@ def test_post_processing_picks_the_best_valid_span_across_features():
     # an end before every start is never chosen: only token 1 may start, the only end logit is at token 0 (no context)
     assert best_answers(rows, [0], [spans], [np.array([0, 9.0, 0, 0, 0, 0])], [np.array([9.0, 0, 0, 0, 0, 0])],
                         n_best=2)["q"] in ("Denver", "Denver Broncos")
+
+
+def test_squad_file_is_read_as_qa_and_bad_input_is_refused(tmp_path):
+    """A SQuAD-layout .json is question answering by itself; an unanswered training question (SQuAD v2) and a
+    stride that would repeat most of each window are refused with the fix."""
+    import json
+
+    import pytest
+    from conftest import QA_ROWS, make_tokenizer
+
+    from hf_distill.data import DataArguments, load_task_data
+    from hf_distill.qa import tokenize_qa
+
+    def write(rows, name):
+        paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": [
+            {"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
+            for r in rows]
+        path = tmp_path / name
+        path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+        return str(path)
+
+    data = load_task_data(DataArguments(train_file=write(QA_ROWS, "train.json")))
+    assert data.kind.name == "question-answering" and len(data.train) == 4 and data.text_pair_column == "context"
+    unanswered = [QA_ROWS[0], dict(QA_ROWS[1], answers={"text": [], "answer_start": []})]
+    with pytest.raises(ValueError, match=r"Training row 1 \(q1\) has no answer"):
+        load_task_data(DataArguments(train_file=write(unanswered, "v2.json")))
+    with pytest.raises(ValueError, match="doc_stride 256 must be below half of max_length 384"):
+        tokenize_qa(data.train, make_tokenizer(), 384, 256)
