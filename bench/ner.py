@@ -9,7 +9,8 @@ The teacher: `hf-distill train-teacher` from the PyPI MiniLM with recipes/conll2
 for its own validation figures). The students, each `hf-distill distill` from that teacher as a user runs it, the
 same 3-layer student (layers 1, 3, 5 of the pretrained MiniLM, a new head), the same optimizer steps:
 (a) no_kd: labels only; (b) logit_kd: CE 0.5 + KL 0.5 per labelled word, no intermediate terms; (c) hf_distill:
-the recipe as shipped (+ hidden-state MSE 3; no attention term, the token rule). Each is scored once, by `hf-distill
+the recipe as shipped (+ hidden-state MSE 3; no attention term and 4,000 steps, the token rule; (a) and (b) get
+the same steps). Each is scored once, by `hf-distill
 evaluate` on test.txt (entity-level seqeval F1; max_length 512 so every word of the test set is scored); nothing
 is selected on those rows. TextBrewer's NER path is not run here. One file per method in bench/results/ner/
 (skipped when present, so runs resume); bench/results/ner.json and ner.md summarise them.
@@ -37,6 +38,12 @@ METHODS = {
 }
 # The token-task rule's evidence (--select): variants of the default, trained on train.txt and scored on valid.txt
 # (held out from training, never the scored test.txt). Written to bench/results/ner_rules/ and ner_rules.md.
+# Each is pinned against the rule it led to (the recipe's token_* keys): its own attention weight and steps.
+def pinned(options: dict) -> dict:
+    return {**options, "token_attention_weight": options.get("attention_weight", 0.1),
+            "token_min_train_steps": options.get("min_train_steps", 2000)}
+
+
 CANDIDATES = {
     "no_kd": METHODS["no_kd"],
     "logit_kd": METHODS["logit_kd"],
@@ -49,6 +56,7 @@ CANDIDATES = {
     "hidden1_4k": {"hidden_weight": 1.0, "attention_weight": 0.0, "min_train_steps": 4000},
     "no_attention_4k": {"attention_weight": 0.0, "min_train_steps": 4000},
 }
+CANDIDATES = {name: pinned(options) for name, options in CANDIDATES.items()}
 SEED = 42
 
 
@@ -150,7 +158,7 @@ def summarise(out_dir: str, results: str) -> dict:
     lines += ["", "Same teacher, same 3-layer student (pretrained MiniLM layers 1, 3, 5), same steps, seed 42; scored "
               "once on test.txt, nothing selected on it. (a) no_kd: labels only; (b) logit_kd: CE 0.5 + KL 0.5; (c) "
               "hf_distill: recipes/conll2003_minilm.yaml (adds hidden MSE 3; the token rule, chosen on valid.txt in "
-              "ner_rules.md, turns the attention term off). TextBrewer not run."]
+              "ner_rules.md, turns the attention term off and sets 4,000 steps for all three). TextBrewer not run."]
     with open(os.path.join(results, "ner.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

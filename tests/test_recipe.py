@@ -233,13 +233,13 @@ def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_p
         config = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, hidden_weight=3.0, attention_weight=0.1,
                                     **config_kw)
         changed = apply_token_rule(load_task_data(DataArguments(train_file=path)), config)
-        return changed, config.hidden_weight, config.attention_weight
+        return changed, config.hidden_weight, config.attention_weight, config.min_train_steps
 
     conll = write_conll(tmp_path / "train.txt", tagged(8))
     single = write_rows(tmp_path / "single.jsonl", sentences(10))
-    rule = dict(token_hidden_weight=1.0, token_attention_weight=0.0)
-    assert run(conll, **rule) == (True, 1.0, 0.0)
-    assert run(single, **rule) == (False, 3.0, 0.1)  # sequence tasks keep the recipe's weights
-    assert run(conll) == (False, 3.0, 0.1)  # no rule set: as given
+    rule = dict(token_hidden_weight=1.0, token_attention_weight=0.0, token_min_train_steps=4000, min_train_steps=2000)
+    assert run(conll, **rule) == (True, 1.0, 0.0, 4000)
+    assert run(single, **rule) == (False, 3.0, 0.1, 2000)  # sequence tasks keep the recipe's weights and steps
+    assert run(conll, min_train_steps=2000) == (False, 3.0, 0.1, 2000)  # no rule set: as given
     with pytest.raises(ValueError, match="token_attention_weight must be >= 0"):
         DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, token_attention_weight=-1.0)
