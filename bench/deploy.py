@@ -58,8 +58,13 @@ def main():
     parser.add_argument("--latency_runs", type=int, default=30)
     parser.add_argument("--skip_static_training", action="store_true", help="reuse <run_dir>/static")
     parser.add_argument("--smoke", action="store_true", help="500 training rows, 3 timed runs, results in /tmp")
+    parser.add_argument("--replot", action="store_true", help="redraw deploy.png from deploy.json, nothing run")
     args = parser.parse_args()
     global RESULTS
+    if args.replot:
+        with open(os.path.join(RESULTS, "deploy.json")) as f:
+            plot(json.load(f), os.path.join(RESULTS, "deploy.png"))
+        return
     if args.smoke:
         RESULTS, args.latency_runs = "/tmp/deploy_smoke", 3
 
@@ -162,17 +167,18 @@ def plot(result: dict, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     t = result["teacher"]
-    ax.scatter([t["latency_ms_b32"]], [t["accuracy"]], marker="*", s=180, color="black", label="teacher (torch)")
+    ax.scatter([t["latency_ms_b32"]], [t["accuracy"]], marker="*", s=180, color="black",
+               label=f"teacher 6L, torch ({t['accuracy']:.3f}, {t['latency_ms_b32']:.1f} ms)")
     colors = {"torch": "tab:blue", "onnx": "tab:orange", "onnx-int8": "tab:green", "static": "tab:red"}
-    for r in result["rows"]:
+    for r in result["rows"]:  # one legend entry per point: labels beside points collide where points crowd
         ax.scatter([r["latency_ms_b32"]], [r["accuracy"]], s=60, color=colors[r["runtime"]],
-                   marker="o" if r["model"].startswith("student") else ("s" if r["model"].startswith("teacher") else "D"))
-        ax.annotate(f"{r['model']}, {r['runtime']}", (r["latency_ms_b32"], r["accuracy"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+                   marker="o" if r["model"].startswith("student") else ("s" if r["model"].startswith("teacher") else "D"),
+                   label=f"{r['model']}, {r['runtime']} ({r['accuracy']:.3f}, {r['latency_ms_b32']:.1f} ms)")
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_xscale("log")
     ax.set_xlabel(f"latency at batch 32, ms (log scale; {result['threads']} CPU threads)")
     ax.set_ylabel("SST-2 validation accuracy")
-    ax.set_title("Accuracy against latency: teacher, students in PyTorch / ONNX / int8, static student")
+    ax.set_title("Accuracy against latency (SST-2): PyTorch, ONNX, int8, static", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
