@@ -37,19 +37,11 @@ EVAL_OPTIONS = ("--max_length", "384")
 
 def smoke_files(work: str) -> dict:
     """The first 300 training and 200 dev questions of the real files (official layout), for --smoke."""
-    from hf_distill.qa import read_squad
+    from hf_distill.qa import read_squad, write_squad
 
-    files = {}
-    for split, n in (("train", 300), ("test", 200)):
-        rows = read_squad(FILES[split])[:n]
-        paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": [
-            {"text": t, "answer_start": a} for t, a in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
-            for r in rows]
-        path = files[split] = os.path.join(work, "data", f"{split}.json")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump({"version": "1.1", "data": [{"title": "smoke", "paragraphs": paragraphs}]}, f)
-    return files
+    os.makedirs(os.path.join(work, "data"), exist_ok=True)
+    return {split: write_squad(read_squad(FILES[split])[:n], os.path.join(work, "data", f"{split}.json"), "smoke")
+            for split, n in (("train", 300), ("test", 200))}
 
 
 def summarise(out_dir: str, results: str) -> dict:

@@ -456,18 +456,18 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
     skips."""
     if split is None:
         return None
-    perm = None
-    if not data.is_regression and not data.kind.span and label2id is not None:
-        from .labels import label_permutation
-
-        perm = label_permutation(data.label_names, label2id)
-    if data.kind.span:
+    if data.kind.span:  # QA: no label names; features with answer positions
         if not gold_labels:
             raise ValueError("Teacher-labelled copies are for sequence tasks: a perturbed context moves the answer. Set "
                              "augment_copies 0 for question answering.")
         from .qa import tokenize_qa
 
         return tokenize_qa(split, tokenizer, max_length, data.doc_stride)
+    perm = None
+    if not data.is_regression and label2id is not None:
+        from .labels import label_permutation
+
+        perm = label_permutation(data.label_names, label2id)
     if data.kind.per_token:
         if not gold_labels:
             raise ValueError("Teacher-labelled copies (--augment_copies) are for sequence tasks: a perturbed word "

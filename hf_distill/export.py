@@ -93,7 +93,7 @@ def export_onnx(student_dir, output_dir=None, opset: int = DEFAULT_OPSET, quanti
     tmp = Path(tempfile.mkdtemp(prefix=".onnx-", dir=out.parent))
     try:
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes["logits"] = {0: "batch", 1: "sequence"} if kind.per_token or kind.span else {0: "batch"}
+        axes["logits"] = {0: "batch", 1: "sequence"} if kind.token_level else {0: "batch"}
         with torch.no_grad():
             reference = kind.logits_of(model(**{n: enc[n] for n in names})).numpy()  # before the export, in eval mode
             torch.onnx.export(_LogitsOnly(model, names, kind).eval(), tuple(enc[n] for n in names), str(tmp / FP32_FILE),

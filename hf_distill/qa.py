@@ -78,6 +78,17 @@ def read_squad(path: str) -> list[dict]:
     return rows
 
 
+def write_squad(rows: list[dict], path, title: str = "") -> str:
+    """Rows as `read_squad` returns them, written as an official-layout SQuAD v1.1 file (one article, a paragraph
+    per row) that `read_squad` reads back; returns the path."""
+    paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": [
+        {"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
+        for r in rows]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"version": "1.1", "data": [{"title": title, "paragraphs": paragraphs}]}, f)
+    return str(path)
+
+
 def prepare_features(rows: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128) -> dict:
     """Question + context windows: contexts longer than `max_length` become several features overlapping by
     `doc_stride` tokens. Each feature has its example's index, the offsets of its context tokens (None elsewhere)
@@ -142,6 +153,21 @@ class QACollator:
         return batch
 
 
+def feature_scores(rows: list[dict], features: dict, start_logits, end_logits) -> dict[str, float]:
+    """SQuAD EM/F1 of `rows` from the start/end logits of their `features` (`prepare_features`, in order; logits
+    may be padded past each feature's length): `best_answers`, then `squad_scores` against the rows' answers."""
+    predicted = best_answers(rows, features["example_id"], features["offsets"], start_logits, end_logits)
+    return squad_scores(predicted, {r["id"]: r["answers"]["text"] for r in rows})
+
+
+def qa_rows(questions, contexts, answers) -> list[dict]:
+    """Parallel questions, contexts and answers as rows (ids "0", "1", ...), what `prepare_features` takes."""
+    if not len(questions) == len(contexts) == len(answers):
+        raise ValueError(f"{len(questions)} questions, {len(contexts)} contexts and {len(answers)} answers")
+    return [{"id": str(i), "question": q, "context": c, "answers": a}
+            for i, (q, c, a) in enumerate(zip(questions, contexts, answers))]
+
+
 def best_answers(rows: list[dict], example_ids: list[int], offsets: list[list], start_logits, end_logits,
                  n_best: int = 20, max_answer_length: int = 30) -> dict[str, str]:
     """The answer string of each example: over all its features, the n-best start and end positions inside the
@@ -161,5 +187,6 @@ def best_answers(rows: list[dict], example_ids: list[int], offsets: list[list], 
     return {rows[i]["id"]: best.get(i, (0.0, ""))[1] for i in range(len(rows))}
 
 
-__all__ = ["CONTEXT_MASK", "QA_COLUMNS", "QACollator", "best_answers", "exact_match", "f1", "is_squad_file",
-           "normalize_answer", "prepare_features", "read_squad", "squad_scores", "tokenize_qa"]
+__all__ = ["CONTEXT_MASK", "QA_COLUMNS", "QACollator", "best_answers", "exact_match", "f1", "feature_scores",
+           "is_squad_file", "normalize_answer", "prepare_features", "qa_rows", "read_squad", "squad_scores", "tokenize_qa",
+           "write_squad"]

@@ -74,7 +74,7 @@ def apply_pair_augmentation(data_args, data, config) -> int:
     explicit `augment_copies`, set `augment_copies` by `pair_copies` and divide `config.num_train_epochs` by
     (1 + copies), so that the epochs (and the step floor) count the real rows. Returns the copies it set (0: none)."""
     if (data_args.augment_copies or not data_args.augment_pairs_to_rows or data.text_pair_column is None
-            or data.kind.per_token or data.kind.span or data.train is None or not config.uses_teacher):
+            or data.kind.token_level or data.train is None or not config.uses_teacher):
         return 0
     copies = pair_copies(len(data.train), data_args.augment_pairs_to_rows)
     if copies:
@@ -91,7 +91,7 @@ def apply_token_rule(data, config) -> bool:
     min_train_steps. On CoNLL-2003 valid.txt (bench/results/ner_rules.md) the sequence recipe's TinyBERT attention
     term outweighed the per-word logit terms some 20 to 1 and cost 2-5 F1 points; without it, 4,000 steps gained
     1.2 points on 2,000. Returns whether it changed anything."""
-    if not (data.kind.per_token or data.kind.span):
+    if not data.kind.token_level:
         return False
     changed = False
     for name in ("hidden_weight", "attention_weight", "min_train_steps"):

@@ -185,12 +185,9 @@ def evaluate_qa(
     """SQuAD v1.1 exact match and F1 (percent) of an extractive-QA model: each question's context in windows
     (`doc_stride`), start/end logits per window, the best span over its windows (`hf_distill.qa.best_answers`),
     scored against `answers` ({"text": [...], ...} per question) by `hf_distill.qa.squad_scores`."""
-    from hf_distill.qa import best_answers, prepare_features, squad_scores
+    from hf_distill.qa import feature_scores, prepare_features, qa_rows
 
-    if not len(questions) == len(contexts) == len(answers):
-        raise ValueError(f"{len(questions)} questions, {len(contexts)} contexts and {len(answers)} answers")
-    rows = [{"id": str(i), "question": q, "context": c, "answers": a}
-            for i, (q, c, a) in enumerate(zip(questions, contexts, answers))]
+    rows = qa_rows(questions, contexts, answers)
     features = prepare_features(rows, tokenizer, max_length=max_length, doc_stride=doc_stride)
     inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
     device = _model_device(model)
@@ -210,8 +207,7 @@ def evaluate_qa(
                     ends.append(out.end_logits[i, :n].float().cpu().numpy())
     finally:
         model.train(was_training)
-    predicted = best_answers(rows, features["example_id"], features["offsets"], starts, ends)
-    return squad_scores(predicted, {r["id"]: r["answers"]["text"] for r in rows})
+    return feature_scores(rows, features, starts, ends)
 
 
 # --------------------------------------------------------------------------- report
@@ -333,7 +329,7 @@ def build_report(
     report["student_dir"] = str(student_dir)
     onnx_dir = Path(student_dir) / "onnx"
     if (onnx_dir / "model.onnx").is_file():
-        if per_token or kind.span:
+        if kind.token_level:
             report["runtimes_note"] = "ONNX files found, not scored: runtime scoring covers sequence tasks so far"
         else:
             report["runtimes"] = runtime_entries(

@@ -34,6 +34,12 @@ class TaskKind:
     span: bool = False  # extractive QA: start and end logits per token, (B, T) each, the answer span's two ends
     label_columns: tuple[str, ...] = ("labels",)  # the batch keys holding the gold labels
 
+    @property
+    def token_level(self) -> bool:
+        """Logits per token: a token task's tags, or QA's start and end (what export axes, the cache and the
+        recipe's token rule go by)."""
+        return self.per_token or self.span
+
     def model_class(self):
         """The transformers auto class, e.g. AutoModelForSequenceClassification."""
         import transformers

@@ -249,28 +249,19 @@ def test_token_teacher_with_sequence_data_is_refused_before_training(tmp_path, c
     assert not (tmp_path / "o").exists()
 
 
-def write_squad(path, rows):
-    """An official-layout SQuAD v1.1 file: articles, paragraphs, questions with answers."""
-    def answers(r):
-        return [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]
-
-    paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": answers(r)}]}
-                  for r in rows]
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "tiny", "paragraphs": paragraphs}]}))
-    return str(path)
-
-
 def test_question_answering_pipeline_from_squad_files(tmp_path):
     """SQuAD files in, an extractive-QA student out: EM/F1 in the report, start/end logits cached per token, a card
     with the task's pipeline tag and a plain-transformers snippet that answers like hf_distill's post-processing."""
     from conftest import QA_ROWS
     from transformers import AutoModelForQuestionAnswering
 
+    from hf_distill.qa import write_squad
+
     base = tmp_path / "base"
     tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).bert.save_pretrained(base)
     make_tokenizer().save_pretrained(base)
     rows = [dict(QA_ROWS[i % 4], id=f"q{i}") for i in range(16)]
-    train, val = write_squad(tmp_path / "train.json", rows), write_squad(tmp_path / "dev.json", rows[:6])
+    train, val = write_squad(rows, tmp_path / "train.json"), write_squad(rows[:6], tmp_path / "dev.json")
     out = tmp_path / "qa"
     code = main(["pipeline", "--pretrained_model", str(base), "--train_file", train, "--validation_file", val,
                  "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--attention_weight",

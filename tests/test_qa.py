@@ -87,21 +87,14 @@ def test_post_processing_picks_the_best_valid_span_across_features():
 def test_squad_file_is_read_as_qa_and_bad_input_is_refused(tmp_path):
     """A SQuAD-layout .json is question answering by itself; an unanswered training question (SQuAD v2) and a
     stride that would repeat most of each window are refused with the fix."""
-    import json
-
     import pytest
     from conftest import QA_ROWS, make_tokenizer
 
     from hf_distill.data import DataArguments, load_task_data
-    from hf_distill.qa import tokenize_qa
+    from hf_distill.qa import tokenize_qa, write_squad
 
     def write(rows, name):
-        paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"], "answers": [
-            {"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
-            for r in rows]
-        path = tmp_path / name
-        path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
-        return str(path)
+        return write_squad(rows, tmp_path / name, "t")
 
     data = load_task_data(DataArguments(train_file=write(QA_ROWS, "train.json")))
     assert data.kind.name == "question-answering" and len(data.train) == 4 and data.text_pair_column == "context"

@@ -120,14 +120,24 @@ def test_attention_term_from_nothing_fails(tmp_path, monkeypatch):
         trainer.loss_terms(trainer.model, batch(trainer))
 
 
-def test_gradient_accumulation_matches_large_batch(tmp_path):
-    mix = dict(hidden_weight=1.0, attention_weight=0.5)
-    big = make_trainer(tmp_path / "big", per_device_train_batch_size=16, gradient_accumulation_steps=1, max_steps=2, **mix)
+def batch_16_and_8_by_2(make, tmp_path, **kw):
+    """Two trainers from `make(folder, **args)`, trained 2 steps: batch 16, and batch 8 with 2 accumulation steps."""
+    big = make(tmp_path / "big", per_device_train_batch_size=16, gradient_accumulation_steps=1, max_steps=2, **kw)
     big.train()
-    acc = make_trainer(tmp_path / "acc", per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=2, **mix)
+    acc = make(tmp_path / "acc", per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=2, **kw)
     acc.train()
-    for (name, p_big), (_, p_acc) in zip(big.model.named_parameters(), acc.model.named_parameters()):
-        assert torch.allclose(p_big, p_acc, atol=1e-5), name
+    return big, acc
+
+
+def assert_same_parameters(a, b, skip=()):
+    for (name, p_a), (_, p_b) in zip(a.named_parameters(), b.named_parameters()):
+        if name not in skip:
+            assert torch.allclose(p_a, p_b, atol=1e-5), name
+
+
+def test_gradient_accumulation_matches_large_batch(tmp_path):
+    big, acc = batch_16_and_8_by_2(make_trainer, tmp_path, hidden_weight=1.0, attention_weight=0.5)
+    assert_same_parameters(big.model, acc.model)
     loss_big = [h["loss"] for h in big.state.log_history if "loss" in h]
     loss_acc = [h["loss"] for h in acc.state.log_history if "loss" in h]
     assert loss_acc == pytest.approx(loss_big, rel=1e-4)  # not inflated by the accumulation steps
@@ -271,14 +281,9 @@ def token_trainer(tmp_path, **kw):
 def test_token_task_gradient_accumulation_matches_large_batch(tmp_path):
     """Token-level CE and KD (per labelled token, averaged per row) with hidden and attention terms: batch 8 with
     2 accumulation steps gives the update of batch 16."""
-    mix = dict(hidden_weight=1.0, attention_weight=0.5)
-    big = token_trainer(tmp_path / "big", per_device_train_batch_size=16, gradient_accumulation_steps=1, max_steps=2, **mix)
-    big.train()
-    acc = token_trainer(tmp_path / "acc", per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=2, **mix)
-    acc.train()
+    big, acc = batch_16_and_8_by_2(token_trainer, tmp_path, hidden_weight=1.0, attention_weight=0.5)
+    assert_same_parameters(big.model, acc.model)
     moved = 0
-    for (name, p_big), (_, p_acc) in zip(big.model.named_parameters(), acc.model.named_parameters()):
-        assert torch.allclose(p_big, p_acc, atol=1e-5), name
     start = tiny_token_bert(num_layers=2, seed=2)
     for (_, p0), (_, p1) in zip(start.named_parameters(), big.model.named_parameters()):
         moved += int(not torch.allclose(p0, p1))

@@ -46,8 +46,8 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     data = load_task_data(data_args)
     if data.train is None:
         raise ValueError("static needs training data: pass --train_file or --task_name.")
-    if data.is_regression or data.kind.per_token or data.kind.span or data.text_pair_column:
-        what = "regression" if data.is_regression else "pairs" if data.kind.name == "sequence-classification" else data.kind.name
+    if data.is_regression or data.kind.token_level or data.text_pair_column:
+        what = "regression" if data.is_regression else data.kind.name if data.kind.token_level else "pairs"
         raise ValueError(f"The static student classifies single texts; this data is {what}.")
     source = resolve_model_path(teacher_dir)
     teacher = load_teacher(source).float().eval()

@@ -78,14 +78,16 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
             }
             json.dump(info, f, indent=2)
     if validation is not None:
-        metrics = trainer.evaluate()
-        if data.kind.span:  # QA: the loss above, and SQuAD's scores from the answer strings
-            from ..report import evaluate_qa
+        if data.kind.span:  # QA: one pass over the dev features gives the loss and the start/end logits for SQuAD's scores
+            from ..qa import feature_scores, prepare_features, qa_rows
 
-            texts, contexts = data.texts("validation")
-            scores = evaluate_qa(trainer.model, tokenizer, texts, contexts, list(data.validation[data.label_column]),
-                                 max_length=data_args.max_length, doc_stride=data.doc_stride)
-            metrics.update({f"eval_{k}": v for k, v in scores.items()})
+            output = trainer.predict(validation, metric_key_prefix="eval")
+            rows = qa_rows(*data.texts("validation"), list(data.validation[data.label_column]))
+            features = prepare_features(rows, tokenizer, max_length=data_args.max_length, doc_stride=data.doc_stride)
+            metrics = output.metrics | {f"eval_{k}": v for k, v in feature_scores(rows, features, *output.predictions).items()}
+            trainer.log(metrics)  # as `evaluate` logs its metrics
+        else:
+            metrics = trainer.evaluate()
         trainer.save_metrics("eval", metrics)
         logger.info("teacher validation metrics: %s", metrics)
     return output_dir
