@@ -93,7 +93,7 @@ def main():
     static_dir = os.path.join(args.run_dir, "static")
     if not args.skip_static_training:
         start = time.perf_counter()
-        distill_static(data_args, static_args, teacher, static_dir, temperature=config.temperature, seed=config.seed)
+        distill_static(data_args, static_args, teacher, static_dir, seed=config.seed)
         times["static_train_s"] = time.perf_counter() - start
 
     data = load_task_data(data_args)

@@ -107,6 +107,10 @@ class StaticArguments:
     static_epochs: int = field(default=8, metadata={"help": "Most epochs; the best on the held-out slice is kept."})
     static_learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate for vectors and head."})
     static_batch_size: int = field(default=256, metadata={"help": "Texts per step."})
+    static_temperature: float = field(
+        default=1.0, metadata={"help": "KD temperature of the static student (1 beat 2 and 0.5 tied it on held-out "
+                                       "training rows: bench/results/static_rules.md)."}
+    )
     static_augment_copies: int = field(
         default=2, metadata={"help": "Teacher-labelled perturbed copies of each training text (hf_distill.augment)."}
     )
@@ -115,6 +119,8 @@ class StaticArguments:
     )
 
     def __post_init__(self):
+        if self.static_temperature <= 0:
+            raise ValueError(f"static_temperature must be > 0, got {self.static_temperature}.")
         for name in ("static_dim", "static_epochs", "static_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")

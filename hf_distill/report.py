@@ -37,19 +37,38 @@ from hf_distill.token_data import align_labels
 # --------------------------------------------------------------------------- metrics
 
 
+def _by_length(texts: Sequence[str], text_pairs: Sequence[str] | None, batch_size: int) -> list[np.ndarray]:
+    """Batches of row indices, shortest texts first (characters, pairs counted together): each batch pads to
+    lengths that are close, so scoring many texts of mixed length wastes little on padding."""
+    _check_pairs(texts, text_pairs)
+    if not len(texts):
+        raise ValueError("texts is empty")
+    lengths = [len(t) + (0 if text_pairs is None else len(text_pairs[i])) for i, t in enumerate(texts)]
+    order = np.argsort(lengths, kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _in_order(chunks: list[np.ndarray], batches: list[np.ndarray]) -> np.ndarray:
+    """The batches' outputs back in the rows' order."""
+    out = np.empty((sum(len(b) for b in batches), *chunks[0].shape[1:]), dtype=np.float32)
+    out[np.concatenate(batches)] = np.concatenate(chunks, axis=0)
+    return out
+
+
+def _batch_rows(tokenizer, texts, text_pairs, idx, max_length: int) -> dict:
+    pairs = None if text_pairs is None else [text_pairs[i] for i in idx]
+    return _tokenize(tokenizer, [texts[i] for i in idx], pairs, max_length)
+
+
 def predict_runtime_logits(forward, tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                            max_length: int = 64, batch_size: int = 64) -> np.ndarray:
     """Logits (N, num_labels) from another runtime's `forward(**numpy inputs)` (an `hf_distill.export.OnnxModel`),
     batched and tokenized exactly as `predict_logits` does."""
-    _check_pairs(texts, text_pairs)
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
-        batch = _tokenize(tokenizer, texts[start : start + batch_size], pairs, max_length)
-        chunks.append(np.asarray(forward(**{k: v.numpy() for k, v in batch.items()}), dtype=np.float32))
-    if not chunks:
-        raise ValueError("texts is empty")
-    return np.concatenate(chunks, axis=0)
+    batches = _by_length(texts, text_pairs, batch_size)
+    chunks = [np.asarray(forward(**{k: v.numpy() for k, v in _batch_rows(tokenizer, texts, text_pairs, idx,
+                                                                        max_length).items()}), dtype=np.float32)
+              for idx in batches]
+    return _in_order(chunks, batches)
 
 
 def predict_logits(
@@ -60,25 +79,22 @@ def predict_logits(
     max_length: int = 64,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Logits (N, num_labels) for `texts`, batched, dynamic padding, in eval mode (training mode restored)."""
-    _check_pairs(texts, text_pairs)
+    """Logits (N, num_labels) for `texts`, in batches of texts of similar length (`_by_length`), dynamic padding,
+    in eval mode (training mode restored); rows come back in the order given."""
+    batches = _by_length(texts, text_pairs, batch_size)
     device = _model_device(model)
     was_training = model.training
     model.eval()
     chunks = []
     try:
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                stop = start + batch_size
-                pairs = None if text_pairs is None else text_pairs[start:stop]
-                batch = _tokenize(tokenizer, texts[start:stop], pairs, max_length)
+            for idx in batches:
+                batch = _batch_rows(tokenizer, texts, text_pairs, idx, max_length)
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
                 chunks.append(logits.float().cpu().numpy())
     finally:
         model.train(was_training)
-    if not chunks:
-        raise ValueError("texts is empty")
-    return np.concatenate(chunks, axis=0)
+    return _in_order(chunks, batches)
 
 
 def evaluate_model(

@@ -10,7 +10,7 @@ from scipy.stats import pearsonr
 
 from hf_distill.card import card_fields
 from hf_distill.measure import size_on_disk_mb
-from hf_distill.report import build_report, evaluate_model, write_report
+from hf_distill.report import build_report, evaluate_model, predict_logits, write_report
 
 TEXTS = POSITIVE + NEGATIVE
 LABELS = [1] * len(POSITIVE) + [0] * len(NEGATIVE)
@@ -61,6 +61,23 @@ def test_evaluate_model_matches_argmax():
     mrpc = evaluate_model(model, tok, TEXTS, LABELS, task_name="mrpc", text_pairs=TEXTS[::-1])
     assert set(mrpc) == {"accuracy", "f1", "combined_score"}
 
+
+
+def test_predict_logits_batches_by_length_and_returns_rows_in_order():
+    """Batches hold texts of similar length (a long text does not pad the short ones), yet row i of the result is
+    text i's logits, as one text alone gives them."""
+    model, tok = tiny_bert(**TEACHER, id2label=LABEL_NAMES), make_tokenizer()
+    texts = [TEXTS[0] + " " + TEXTS[1], TEXTS[2], TEXTS[3] + " " + TEXTS[4] + " " + TEXTS[5], TEXTS[1], TEXTS[4]]
+    seen = []
+    original = model.forward
+    model.forward = lambda **kw: (seen.append(kw["input_ids"].shape[1]), original(**kw))[1]
+    got = predict_logits(model, tok, texts, batch_size=2)
+    model.forward = original
+    with torch.no_grad():
+        alone = np.concatenate([model(**tok([t], return_tensors="pt")).logits.numpy() for t in texts])
+    np.testing.assert_allclose(got, alone, atol=1e-5)
+    lengths = sorted(len(tok(t)["input_ids"]) for t in texts)
+    assert seen == [lengths[1], lengths[3], lengths[4]]  # each batch pads to its own longest, shortest first
 
 def test_evaluate_model_rejects_misaligned_label_names():
     model = tiny_bert(**STUDENT, id2label=LABEL_NAMES)

@@ -71,7 +71,7 @@ def test_kd_training_learns_the_teachers_labels_and_keeps_the_best_held_out_epoc
     args = StaticArguments(static_dim=8, static_epochs=6, static_learning_rate=5e-2, static_batch_size=16)
     gold = labels.copy()
     gold[::3] = -100  # teacher-labelled rows without a gold label still train through KD
-    model, history = train_static(vectors, rows, teacher_logits, gold, rows[:20], labels[:20], args, temperature=2.0)
+    model, history = train_static(vectors, rows, teacher_logits, gold, rows[:20], labels[:20], args)
     assert len(history) == 6 and history[-1]["train_loss"] < history[0]["train_loss"]
     best = max(h["held_out_accuracy"] for h in history)
     assert best >= 0.9

@@ -23,11 +23,11 @@ logger = logging.getLogger(__name__)
 
 def run(args: Parsed) -> str:
     return distill_static(args.data, args.static, args.teacher_dir, os.path.join(args.output_dir, "static"),
-                          temperature=args.config.temperature, seed=args.config.seed)
+                          seed=args.config.seed)
 
 
 def distill_static(data_args: DataArguments, static_args: StaticArguments, teacher_dir: str, output_dir: str,
-                   temperature: float = 2.0, seed: int = 42) -> str:
+                   seed: int = 42) -> str:
     """Train and save the static student; returns its folder (with hf_distill_static.json: how, how long)."""
     import numpy as np
     import torch
@@ -73,12 +73,12 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     rows = static_token_ids(tokenizer, all_texts)
     held_rows = static_token_ids(tokenizer, [texts[i] for i in held_idx])
     model, history = train_static(vectors, rows, teacher_logits, gold, held_rows, labels[held_idx], static_args,
-                                  temperature, seed=seed)
+                                  seed=seed)
     os.makedirs(output_dir, exist_ok=True)
     save_static(model, tokenizer, model_label_names(teacher), output_dir, base_model=str(teacher_dir))
     info = {"teacher": str(teacher_dir), "dim": static_args.static_dim, "train_texts": len(train_texts),
             "augment_copies": static_args.static_augment_copies, "teacher_labelled_copies": len(copies),
-            "held_out_rows": int(held), "temperature": temperature, "epochs": history,
+            "held_out_rows": int(held), "temperature": static_args.static_temperature, "epochs": history,
             "best_epoch": max(history, key=lambda h: h["held_out_accuracy"])["epoch"] if held else len(history),
             "train_s": time.perf_counter() - start, "loads_with": "model2vec.inference.StaticModelPipeline"}
     with open(os.path.join(output_dir, STATIC_INFO), "w") as f:
