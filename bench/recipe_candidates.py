@@ -27,10 +27,10 @@ import dataclasses
 import glob
 import json
 import os
-import random
 
 import common
 import quality
+import suite_data
 
 from hf_distill import load_task_data
 from hf_distill.data import tokenize_split
@@ -55,14 +55,8 @@ CANDIDATES = {
 
 
 def held_out_sentences(split, column, seed=0):
-    """(training rows, held-out rows) of a raw SST-2 split: SENTENCES rows of >= SENTENCE_WORDS words that no other row
-    contains, and every row that is not one of their phrases (matched on word boundaries)."""
-    texts = [" ".join(t.split()) for t in split[column]]
-    corpus = "\n".join(f" {t} " for t in texts)
-    candidates = [i for i, t in enumerate(texts) if len(t.split()) >= SENTENCE_WORDS and corpus.count(f" {t} ") == 1]
-    picked = sorted(random.Random(seed).sample(candidates, SENTENCES))
-    held = "\n".join(f" {texts[i]} " for i in picked)
-    train = [i for i, t in enumerate(texts) if f" {t} " not in held]
+    """(training rows, held-out rows) of a raw SST-2 split (`suite_data.sst2_held_out_sentences`)."""
+    train, picked = suite_data.sst2_held_out_sentences(split[column], SENTENCES, SENTENCE_WORDS, seed)
     return split.select(train), split.select(picked)
 
 

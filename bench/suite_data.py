@@ -62,6 +62,22 @@ TASKS = {
 }
 
 
+def sst2_held_out_sentences(texts: list[str], count: int = 1000, min_words: int = 15,
+                             seed: int = 0) -> tuple[list[int], list[int]]:
+    """(training rows, held-out rows) as indices into SST-2's training `texts`, whose rows are the phrases of parse
+    trees: `count` rows of >= `min_words` words that no other row contains (whole sentences), and every row that is
+    not one of their phrases (matched on word boundaries). A random held-out row would have its own phrases trained
+    on and score ~9 points above the validation sentences."""
+    import random
+
+    texts = [" ".join(t.split()) for t in texts]
+    corpus = "\n".join(f" {t} " for t in texts)
+    candidates = [i for i, t in enumerate(texts) if len(t.split()) >= min_words and corpus.count(f" {t} ") == 1]
+    picked = sorted(random.Random(seed).sample(candidates, count))
+    held = "\n".join(f" {texts[i]} " for i in picked)
+    return [i for i, t in enumerate(texts) if f" {t} " not in held], picked
+
+
 def read_rows(path: str) -> list[dict]:
     """The rows of a TSV (GLUE: unquoted), CSV or JSONL file as dicts of strings / values, in file order."""
     if path.endswith(".jsonl"):
