@@ -42,7 +42,7 @@ def static_row(static_dir: str, tokenizer, texts, labels, label_names, runs: int
     vectors = load_file(os.path.join(static_dir, "model.safetensors"))
     vectors = next(iter(vectors.values()))
     head = load_file(os.path.join(static_dir, "head.safetensors"))
-    forward = static_forward(vectors, head["head.0.weight"], head["head.0.bias"])
+    forward = static_forward(vectors, [(head[f"head.{i}.weight"], head[f"head.{i}.bias"]) for i in range(len(head) // 2)])
     ids = static_token_ids(tokenizer, texts)
     latency = {}
     for bs in BATCH_SIZES:

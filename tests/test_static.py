@@ -50,8 +50,8 @@ def test_bag_mean_is_the_mean_of_the_rows_vectors():
     vectors = np.arange(12, dtype=np.float32).reshape(6, 2)
     model = StaticStudent(vectors, num_labels=2)
     with torch.no_grad():
-        model.head.weight.copy_(torch.eye(2))
-        model.head.bias.zero_()
+        model.head[0].weight.copy_(torch.eye(2))
+        model.head[0].bias.zero_()
     ids, offsets = token_bag([[0, 2], [5], []])
     out = model(ids, offsets).detach().numpy()
     assert np.allclose(out, [[2.0, 3.0], [10.0, 11.0], [0.0, 0.0]])  # mean of rows 0 and 2; row 5; nothing
@@ -80,16 +80,52 @@ def test_kd_training_learns_the_teachers_labels_and_keeps_the_best_held_out_epoc
         assert (model(ids, offsets).argmax(-1).numpy() == labels[:20]).mean() == pytest.approx(best)
 
 
-def test_saved_static_student_predicts_the_same_under_model2vec_alone(tmp_path):
+def test_mlp_head_is_linear_relu_linear_on_the_mean():
+    vectors = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    model = StaticStudent(vectors, num_labels=3, hidden=5)
+    (w1, b1), (w2, b2) = model.head_layers()
+    assert w1.shape == (5, 4) and w2.shape == (3, 5)
+    ids, offsets = token_bag([[0, 2, 3]])
+    expected = np.maximum(vectors[[0, 2, 3]].mean(0) @ w1.T + b1, 0) @ w2.T + b2
+    assert np.allclose(model(ids, offsets).detach().numpy()[0], expected, atol=1e-5)
+    assert np.allclose(static_forward(vectors, model.head_layers())([[0, 2, 3]])[0], expected, atol=1e-5)
+
+
+def test_with_no_hard_label_weight_the_student_follows_the_teacher_not_the_gold_labels():
+    tok = make_tokenizer()
+    texts, labels = _data()
+    rows = static_token_ids(tok, texts)
+    teacher_logits = np.stack([np.where(labels == 1, -2.0, 2.0), np.where(labels == 1, 2.0, -2.0)], 1).astype(np.float32)
+    vectors = np.random.default_rng(0).normal(size=(len(tok), 8)).astype(np.float32)
+    flipped = 1 - labels  # gold labels that contradict the teacher everywhere
+    scores = {}
+    for kd, ce in ((1.0, 0.0), (0.0, 1.0)):
+        args = StaticArguments(static_dim=8, static_epochs=4, static_learning_rate=5e-2, static_batch_size=16,
+                               static_hidden=16, static_kd_weight=kd, static_hard_label_weight=ce)
+        model, _ = train_static(vectors, rows, teacher_logits, flipped, [], labels[:0], args)
+        ids, offsets = token_bag(rows)
+        with torch.no_grad():
+            scores[kd] = (model(ids, offsets).argmax(-1).numpy() == labels).mean()
+    assert scores[1.0] >= 0.9 and scores[0.0] <= 0.1
+
+
+def test_static_arguments_refuse_bad_settings():
+    with pytest.raises(ValueError, match="not both 0"):
+        StaticArguments(static_kd_weight=0.0, static_hard_label_weight=0.0)
+    with pytest.raises(ValueError, match="static_hidden"):
+        StaticArguments(static_hidden=-1)
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_saved_static_student_predicts_the_same_under_model2vec_alone(tmp_path, hidden):
     tok = make_tokenizer()
     rng = np.random.default_rng(1)
-    model = StaticStudent(rng.normal(size=(len(tok), 8)).astype(np.float32), num_labels=2)
+    model = StaticStudent(rng.normal(size=(len(tok), 8)).astype(np.float32), num_labels=2, hidden=hidden)
     save_static(model, tok, ["negative", "positive"], tmp_path / "static")
     ids, offsets = token_bag(static_token_ids(tok, TEXTS[:4]))
     with torch.no_grad():
         probs = model(ids, offsets).softmax(-1).numpy()
-    forward = static_forward(model.embedding.weight.detach().numpy(), model.head.weight.detach().numpy(),
-                             model.head.bias.detach().numpy())
+    forward = static_forward(model.embedding.weight.detach().numpy(), model.head_layers())
     assert np.allclose(torch.tensor(forward(static_token_ids(tok, TEXTS[:4]))).softmax(-1).numpy(), probs, atol=1e-5)
     child = textwrap.dedent("""
         import json, sys

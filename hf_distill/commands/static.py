@@ -1,4 +1,4 @@
-"""`hf-distill static`: a static-embedding student (token vectors from the teacher, mean pooling, a linear head),
+"""`hf-distill static`: a static-embedding student (token vectors from the teacher, mean pooling, a small ReLU head),
 trained by logit KD from the teacher on the training texts and teacher-labelled copies; saved in
 <output_dir>/static as a model2vec StaticModelPipeline (loads and predicts with model2vec alone).
 
@@ -78,7 +78,9 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     save_static(model, tokenizer, model_label_names(teacher), output_dir, base_model=str(teacher_dir))
     info = {"teacher": str(teacher_dir), "dim": static_args.static_dim, "train_texts": len(train_texts),
             "augment_copies": static_args.static_augment_copies, "teacher_labelled_copies": len(copies),
-            "held_out_rows": int(held), "temperature": static_args.static_temperature, "epochs": history,
+            "held_out_rows": int(held), "temperature": static_args.static_temperature, "hidden": static_args.static_hidden,
+            "kd_weight": static_args.static_kd_weight, "hard_label_weight": static_args.static_hard_label_weight,
+            "epochs": history,
             "best_epoch": max(history, key=lambda h: h["held_out_accuracy"])["epoch"] if held else len(history),
             "train_s": time.perf_counter() - start, "loads_with": "model2vec.inference.StaticModelPipeline"}
     with open(os.path.join(output_dir, STATIC_INFO), "w") as f:
