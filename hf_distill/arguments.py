@@ -26,6 +26,14 @@ class ModelArguments:
         },
     )
     teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of `train-teacher`."})
+    teacher_large_data_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "`train-teacher`'s learning rate when teacher_num_train_epochs over the training rows alone reach "
+            "teacher_min_train_steps (large data); smaller data keeps teacher_learning_rate. Scaled by width like it. "
+            "None: teacher_learning_rate whatever the size. The default recipe sets 5e-5 (hf_distill.recipe)."
+        },
+    )
     teacher_lr_reference_width: int | None = field(
         default=None,
         metadata={
@@ -73,6 +81,9 @@ class ModelArguments:
     def __post_init__(self):
         if self.student_init not in STUDENT_INITS:
             raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
+        if self.teacher_large_data_learning_rate is not None and self.teacher_large_data_learning_rate <= 0:
+            raise ValueError("teacher_large_data_learning_rate must be > 0 (or unset: teacher_learning_rate for any "
+                             f"size), got {self.teacher_large_data_learning_rate}.")
         if self.teacher_lr_reference_width is not None and self.teacher_lr_reference_width <= 0:
             raise ValueError("teacher_lr_reference_width must be > 0 (a hidden size such as 384), "
                              f"got {self.teacher_lr_reference_width}.")

@@ -12,7 +12,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertMod
 
 from hf_distill import DistillationConfig, DistillationTrainer
 from hf_distill.cli import main
-from hf_distill.recipe import max_length_for, scaled_learning_rate, steps_per_epoch, training_steps
+from hf_distill.recipe import max_length_for, scaled_learning_rate, steps_per_epoch, teacher_learning_rate, training_steps
 from hf_distill.teacher import load_teacher
 
 
@@ -23,6 +23,34 @@ def test_training_steps_take_the_larger_of_epochs_and_the_floor():
     assert training_steps(100, 32, 2.5, 0) == 10
     with pytest.raises(ValueError, match="rows_per_step"):
         steps_per_epoch(10, 0)
+
+
+def test_teacher_learning_rate_by_the_size_of_the_data():
+    assert teacher_learning_rate(1e-4, 5e-5, 67349, 32, 1, 2000) == 5e-5  # SST-2: 1 epoch is 2,105 steps, the floor filled
+    assert teacher_learning_rate(1e-4, 5e-5, 10003, 32, 1, 2000) == 1e-4  # BANKING77: 313 steps, the floor adds 6 passes
+    assert teacher_learning_rate(1e-4, 5e-5, 64000, 32, 1, 2000) == 5e-5  # exactly the floor
+    assert teacher_learning_rate(1e-4, 5e-5, 63968, 32, 1, 2000) == 1e-4  # 1,999 steps
+    assert teacher_learning_rate(1e-4, 5e-5, 32000, 32, 2, 2000) == 5e-5  # the epochs count
+    assert teacher_learning_rate(1e-4, None, 67349, 32, 1, 2000) == 1e-4  # unset: one rate for any size
+    assert teacher_learning_rate(1e-4, 5e-5, 67349, 32, 1, 0) == 1e-4  # no floor: no size rule
+
+
+def test_train_teacher_uses_the_large_data_rate_when_its_epochs_fill_the_floor(tmp_path, pretrained, capsys):  # noqa: F811
+    train = write_rows(tmp_path / "train.csv", sentences(24))  # 3 steps an epoch at batch 8
+    fast = [a for a in FAST if a not in ("--max_steps", "3")]
+    for floor, expected in (("3", 1e-3), ("4", 3e-4)):  # 1 epoch fills a 3-step floor, not a 4-step one
+        out = tmp_path / floor
+        assert main(["train-teacher", "--pretrained_model", pretrained, "--train_file", train, "--output_dir", str(out),
+                     "--teacher_min_train_steps", floor, "--teacher_learning_rate", "3e-4",
+                     "--teacher_large_data_learning_rate", "1e-3", *fast]) == 0
+        args = torch.load(out / "teacher" / "training_args.bin", weights_only=False)
+        assert args.learning_rate == pytest.approx(expected)
+        info = json.loads((out / "teacher" / "hf_distill_teacher.json").read_text())
+        assert info["learning_rate"] == pytest.approx(expected) and info["steps"] == int(floor)
+    assert main(["train-teacher", "--pretrained_model", pretrained, "--train_file", train, "--output_dir",
+                 str(tmp_path / "bad"), "--teacher_large_data_learning_rate", "0", *fast]) != 0
+    assert "teacher_large_data_learning_rate must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "teacher").exists()
 
 
 class CountingTokenizer:

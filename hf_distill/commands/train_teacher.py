@@ -18,7 +18,7 @@ from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
 from ..placement import is_main_process
-from ..recipe import apply_learning_rate_rule, apply_min_train_steps, resolve_max_length
+from ..recipe import apply_learning_rate_rule, apply_min_train_steps, resolve_max_length, rows_per_step, teacher_learning_rate
 from ..teacher import TEACHER_INFO
 
 SUMMARY = "fine-tune a pretrained encoder into a teacher classifier"
@@ -52,9 +52,13 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, model.config.label2id)
     args = copy.copy(training_args)
     args.output_dir = output_dir
-    args.learning_rate = apply_learning_rate_rule(model_args.teacher_learning_rate, model, model_args.teacher_lr_reference_width,
-                                                  "train-teacher")
     args.num_train_epochs = model_args.teacher_num_train_epochs
+    rate = teacher_learning_rate(model_args.teacher_learning_rate, model_args.teacher_large_data_learning_rate, len(train),
+                                 rows_per_step(args), args.num_train_epochs, model_args.teacher_min_train_steps)
+    if rate != model_args.teacher_learning_rate:
+        logger.info("train-teacher: %d rows fill the %d-step floor in %g epochs: teacher_large_data_learning_rate %.3g",
+                    len(train), model_args.teacher_min_train_steps, args.num_train_epochs, rate)
+    args.learning_rate = apply_learning_rate_rule(rate, model, model_args.teacher_lr_reference_width, "train-teacher")
     apply_min_train_steps(args, len(train), model_args.teacher_min_train_steps, "train-teacher")
     trainer = Trainer(
         model=model,
@@ -75,6 +79,8 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
                 "task_name": data_args.task_name,
                 "train_rows": len(train),  # the rows it trained on: the last held_out_rows were kept out
                 "held_out_rows": data_args.train_slice_for_selection or 0,
+                "learning_rate": args.learning_rate,  # after the size and width rules (hf_distill.recipe)
+                "steps": trainer.state.global_step,
             }
             json.dump(info, f, indent=2)
     if validation is not None:
