@@ -92,7 +92,8 @@ def test_evaluate_model_regression():
         outputs = model(**tok(TEXTS, padding=True, return_tensors="pt")).logits[:, 0].numpy()
     out = evaluate_model(model, tok, TEXTS, scores, task_name=None)
     assert set(out) == {"pearsonr", "spearmanr", "combined_score"}
-    assert out["pearsonr"] == pytest.approx(pearsonr(scores, outputs)[0], abs=1e-5)
+    # a random model's near-constant outputs: pearsonr amplifies rounding from the padding order
+    assert out["pearsonr"] == pytest.approx(pearsonr(scores, outputs)[0], rel=1e-3)
 
 
 def test_build_report_structure(report, model_dirs):
