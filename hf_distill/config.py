@@ -67,6 +67,11 @@ class DistillationConfig(TrainingArguments):
         min_train_steps (`int`, *optional*, defaults to `0`):
             Train at least this many optimizer steps: when `num_train_epochs` over the training rows give fewer,
             `max_steps` is raised to it (small data gets more epochs). Ignored when `max_steps` is set.
+        freeze_word_embeddings (`bool`, *optional*, defaults to `False`):
+            Keep the student's word (input) embeddings as initialised: no gradient, no optimizer state. A 3-layer
+            MiniLM student's 11.7M word-embedding weights are 67% of its parameters and most of Adam's and gradient
+            clipping's work: its cached steps ran 1.3-1.8x faster on 2 CPU cores. Not yet in the default recipe
+            (its effect on quality is not measured on held-out rows).
     """
 
     temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the logit KL (> 0)."})
@@ -111,6 +116,11 @@ class DistillationConfig(TrainingArguments):
     min_train_steps: int = field(
         default=0,
         metadata={"help": "Train at least this many optimizer steps (more epochs on small data); 0 = the epochs as given."},
+    )
+
+    freeze_word_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Keep the student's word embeddings fixed (no gradient or optimizer state): faster steps."},
     )
 
     def __post_init__(self):

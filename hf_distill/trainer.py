@@ -66,6 +66,8 @@ class DistillationTrainer(Trainer):
         if args.hidden_weight > 0 and hidden_size(model) != self.teacher_config.hidden_size:
             self._attach_projections(model)
 
+        if args.freeze_word_embeddings:  # before the Trainer builds its optimizer over the trainable weights
+            unwrap(model).get_input_embeddings().requires_grad_(False)
         super().__init__(model=model, args=args, **kwargs)
         self._apply_min_train_steps(args)
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)

@@ -92,6 +92,21 @@ def test_each_mix_trains_student_not_teacher(tmp_path, mix):
         assert sum(h[f"loss/{n}"] for n in expected) == pytest.approx(h["loss"], rel=1e-3, abs=1e-5)
 
 
+def test_freeze_word_embeddings_keeps_them_and_trains_the_rest(tmp_path):
+    """Frozen word embeddings stay bit-equal and get no optimizer state; every other weight still trains."""
+    trainer = make_trainer(tmp_path, freeze_word_embeddings=True, hidden_weight=1.0)
+    words = trainer.model.get_input_embeddings().weight
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    assert not words.requires_grad and torch.equal(words, before["bert.embeddings.word_embeddings.weight"])
+    assert all(p is not words for g in trainer.optimizer.param_groups for p in g["params"])
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert "bert.embeddings.position_embeddings.weight" in changed and "classifier.weight" in changed
+    plain = make_trainer(tmp_path / "plain", hidden_weight=1.0)
+    plain.train()
+    assert not torch.equal(plain.model.get_input_embeddings().weight, before["bert.embeddings.word_embeddings.weight"])
+
+
 def test_teacher_runs_in_inference_mode_and_its_outputs_feed_backward(tmp_path):
     trainer = make_trainer(tmp_path, hidden_weight=1.0, hidden_loss="cosine", attention_weight=1.0)
     seen = []
