@@ -51,11 +51,6 @@ def make_variant(name: str, fp32: str, folder: str, heads: int, hidden: int) -> 
     return out, dict(Counter(n.op_type for n in model.model.graph.node))
 
 
-def forward_of(model):
-    """A batch dict -> the model's output (what time_forward calls)."""
-    return lambda batch: model(**batch)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", default=os.path.join(suite_data.REPO, "runs", "sst2_minilm"))
@@ -64,12 +59,11 @@ def main():
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args()
 
-    import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_distill.data import DataArguments, load_task_data
     from hf_distill.export import FP32_FILE, ONNX_DIR, OnnxModel, export_onnx
-    from hf_distill.measure import latency_batches, time_forward
+    from hf_distill.measure import measure_latency_ms, measure_runtime_latency_ms
 
     teacher_dir, student_dir = os.path.join(args.run_dir, "teacher"), os.path.join(args.run_dir, "student")
     onnx_dir = os.path.join(student_dir, ONNX_DIR)
@@ -78,13 +72,13 @@ def main():
     data = load_task_data(DataArguments(task_name="sst2", train_file=os.path.join(suite_data.SHARED, "sst2", "train.tsv"),
                                         validation_file=os.path.join(suite_data.SHARED, "sst2", "validation.tsv")))
     texts = [t.strip() for t in data.validation[data.text_column]]
-    batches = latency_batches(AutoTokenizer.from_pretrained(teacher_dir), texts, 32, args.runs, 128)
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
     config = AutoConfig.from_pretrained(student_dir)
+    same = dict(tokenizer=tokenizer, texts=texts, batch_size=32, max_length=128, runs=args.runs, warmup=3)
 
     def teacher_ms() -> float:
-        with torch.inference_mode():
-            return time_forward(forward_of(teacher), batches, warmup=3, num_threads=args.threads)["median"]
+        return measure_latency_ms(teacher, num_threads=args.threads, **same)["median"]
 
     folder = os.path.join(args.run_dir, "int8_variants")
     os.makedirs(folder, exist_ok=True)
@@ -93,7 +87,7 @@ def main():
     for name in VARIANTS:
         path, ops = make_variant(name, os.path.join(onnx_dir, FP32_FILE), folder, config.num_attention_heads,
                                  config.hidden_size)
-        ms = time_forward(forward_of(OnnxModel(path, num_threads=args.threads)), batches, warmup=3)["median"]
+        ms = measure_runtime_latency_ms(OnnxModel(path, num_threads=args.threads), threads=args.threads, **same)["median"]
         result["variants"][name] = {"ms_b32": ms, "fp32_graph_ops": ops}
         print(name, f"{ms:.1f} ms", flush=True)
     result["teacher_torch_fp32_ms"].append(teacher_ms())

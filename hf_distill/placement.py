@@ -1,4 +1,5 @@
-"""Teacher placement under DeepSpeed ZeRO-3: a DeepSpeed inference engine, so the teacher is sharded too.
+"""Teacher placement: its dtype under each mixed precision, and under DeepSpeed ZeRO-3 a DeepSpeed inference engine,
+so the teacher is sharded too.
 
 Everywhere else (CPU, one GPU, DDP, FSDP, ZeRO-1/2) the teacher is simply moved to the process's device in the
 training dtype (`DistillationTrainer._place_teacher`): it has no trainable parameters, so it is never wrapped
@@ -8,6 +9,12 @@ in DDP/FSDP, and each process holds a full frozen copy (an encoder teacher is sm
 from __future__ import annotations
 
 import copy
+
+import torch
+
+# The teacher's dtype under each mixed precision (`--bf16`, `--fp16`, or the accelerate config's): the live teacher
+# is cast to it and the teacher cache runs its forward under autocast in it; "no" keeps the weights' own dtype.
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def zero3_inference_config(train_config: dict, hidden_size: int) -> dict:

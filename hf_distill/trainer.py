@@ -25,6 +25,7 @@ from .checks import check_tokenizers
 from .config import DistillationConfig
 from .labels import check_labels
 from .layer_map import PROJECTIONS_ATTR, PROJECTIONS_FILE, HiddenProjections, resolve_pairs
+from .placement import HALF_DTYPES, deepspeed_inference_engine
 from .qa import CONTEXT_MASK
 from .recipe import apply_min_train_steps
 from .tasks import position_mean, task_of_model
@@ -135,10 +136,8 @@ class DistillationTrainer(Trainer):
         teacher.eval()
         teacher.requires_grad_(False)
         precision = self.accelerator.mixed_precision  # set by --bf16/--fp16 or by the accelerate config
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, next(self.model.parameters()).dtype)
+        dtype = HALF_DTYPES.get(precision, next(self.model.parameters()).dtype)
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
-            from .placement import deepspeed_inference_engine
-
             return deepspeed_inference_engine(teacher, self.accelerator)
         return teacher.to(device=self.args.device, dtype=dtype)
 
