@@ -1,11 +1,16 @@
-"""Why the int8 student stops near 4.6x the fp32 teacher at batch 32: onnxruntime's graph fusions tried before the
-int8 step, each timed on the same SST-2 batches as the shipped export (issue 17).
+"""Why the int8 student stopped near 4.6x the fp32 teacher at batch 32, and what moved it: onnxruntime's session
+settings and its graph fusions tried before the int8 step, each timed on the same SST-2 batches as the shipped export
+(issue 17).
 
     hf-distill pipeline --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm     # the README's main job
     python bench/int8_variants.py --run_dir runs/sst2_minilm                               # then this (~4 min, alone)
 
-Variants of the student's fp32 ONNX graph (`hf-distill export`), each quantized by the same dynamic int8 call:
-- `shipped`: the exported graph as is (what `export_onnx` writes as model_int8.onnx);
+The shipped model_int8.onnx under four session settings (`hf_distill.export.cpu_session`):
+- `ort_defaults`: onnxruntime's own; `denormals_as_zero`: session.set_denormal_as_zero only; `no_skip_layer_norm`:
+  the SkipLayerNormFusion optimizer disabled only; `shipped`: both (SESSION_CONFIG and DISABLED_OPTIMIZERS, what
+  OnnxModel, the report and the model card's snippet use).
+Variants of the student's fp32 ONNX graph (`hf-distill export`), each quantized by the same dynamic int8 call and run
+with the shipped settings:
 - `fused_attention`: `onnxruntime.transformers.optimizer` for BERT (Attention, SkipLayerNorm, BiasGelu, EmbedLayerNorm);
 - `fused_mha`: the same with MultiHeadAttention in place of Attention;
 - `fused_no_attention`: the same fusions but attention left as MatMul/Softmax;
@@ -25,6 +30,9 @@ import suite_data
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 VARIANTS = ("shipped", "fused_attention", "fused_mha", "fused_no_attention", "fused_fast_gelu")
+SESSIONS = {"ort_defaults": {"config": {}, "disabled_optimizers": ()},
+            "denormals_as_zero": {"disabled_optimizers": ()},
+            "no_skip_layer_norm": {"config": {}}}  # and "shipped": cpu_session's defaults
 
 
 def make_variant(name: str, fp32: str, folder: str, heads: int, hidden: int) -> tuple[str, dict]:
@@ -62,7 +70,7 @@ def main():
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_distill.data import DataArguments, load_task_data
-    from hf_distill.export import FP32_FILE, ONNX_DIR, OnnxModel, export_onnx
+    from hf_distill.export import FP32_FILE, INT8_FILE, ONNX_DIR, OnnxModel, export_onnx
     from hf_distill.measure import measure_latency_ms, measure_runtime_latency_ms
 
     teacher_dir, student_dir = os.path.join(args.run_dir, "teacher"), os.path.join(args.run_dir, "student")
@@ -84,6 +92,12 @@ def main():
     os.makedirs(folder, exist_ok=True)
     result = {"threads": args.threads, "batch_size": 32, "timed_batches": args.runs, "teacher_torch_fp32_ms": [teacher_ms()],
               "variants": {}}
+    shipped = os.path.join(onnx_dir, INT8_FILE)
+    for name, session in SESSIONS.items():
+        ms = measure_runtime_latency_ms(OnnxModel(shipped, num_threads=args.threads, **session), threads=args.threads,
+                                        **same)["median"]
+        result["variants"][name] = {"ms_b32": ms, "session": session}
+        print(name, f"{ms:.1f} ms", flush=True)
     for name in VARIANTS:
         path, ops = make_variant(name, os.path.join(onnx_dir, FP32_FILE), folder, config.num_attention_heads,
                                  config.hidden_size)

@@ -34,6 +34,14 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_OPSET = 17
 MAX_ABS_DIFF = 1e-4  # fp32 ONNX logits against PyTorch's
 PROBE_TEXTS = ["A touching, beautifully acted film.", "It is a dull, lifeless and far too long story.", "ok"]
+# The CPU session settings every ONNX figure is measured with (export.json records them; the card's snippet uses
+# them). On the SST-2 int8 3-layer student, batch 32, 2 threads (bench/results/int8_variants.md), each alone:
+# - denormals as zero: softmax over masked attention scores makes denormal floats, and the CPU slows on them
+#   (softmax 6.4 -> 1.7 ms a batch; logits unchanged to 1e-6);
+# - no SkipLayerNormFusion: onnxruntime's fused Add + LayerNorm kernel took 4.9 ms a batch for 3 layers where the
+#   plain Add and LayerNormalization take ~1.5 ms.
+SESSION_CONFIG = {"session.set_denormal_as_zero": "1"}
+DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
 def _require_onnxruntime():
@@ -100,14 +108,15 @@ def export_onnx(student_dir, output_dir=None, opset: int = DEFAULT_OPSET, quanti
                               input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=opset,
                               dynamo=False)
         model.eval()  # the exporter restores the wrapper's mode; keep the model in eval whatever it did
-        session = ort.InferenceSession(str(tmp / FP32_FILE), providers=["CPUExecutionProvider"])
+        session = cpu_session(tmp / FP32_FILE)
         got = session.run(None, {n: enc[n].numpy().astype(np.int64) for n in names})[0]
         diff = float(np.abs(got - reference).max())
         if diff > MAX_ABS_DIFF:
             raise ValueError(f"The exported ONNX model's logits differ from PyTorch's by {diff:.2e} (> {MAX_ABS_DIFF}): "
                              f"the export is wrong for this architecture; nothing was written to {out}.")
         info = {"opset": opset, "inputs": names, "fp32_max_abs_diff": diff, "files": [FP32_FILE],
-                "onnxruntime": ort.__version__, "torch": torch.__version__, "source": str(student_dir)}
+                "onnxruntime": ort.__version__, "torch": torch.__version__, "source": str(student_dir),
+                "session": {"config": SESSION_CONFIG, "disabled_optimizers": list(DISABLED_OPTIMIZERS)}}
         if quantize:
             quantize_int8(tmp / FP32_FILE, tmp / INT8_FILE)
             info["files"].append(INT8_FILE)
@@ -134,17 +143,32 @@ def quantize_int8(fp32_path, int8_path) -> Path:
     return Path(int8_path)
 
 
-class OnnxModel:
-    """An ONNX Runtime session that takes a tokenizer's output (numpy or torch) and returns the logits (numpy)."""
+def cpu_session(path, num_threads: int | None = None, config: dict | None = None,
+                disabled_optimizers=None, optimized_model_path=None):
+    """An onnxruntime CPU session with `num_threads` intra-op threads (all cores by default), the session `config`
+    entries (SESSION_CONFIG by default; {} for onnxruntime's own) and its graph fusions but `disabled_optimizers`
+    (DISABLED_OPTIMIZERS by default; () for none). `optimized_model_path`: where to write the graph onnxruntime
+    runs after its fusions (to inspect them)."""
+    ort = _require_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    for key, value in (SESSION_CONFIG if config is None else config).items():
+        options.add_session_config_entry(key, value)
+    if optimized_model_path:
+        options.optimized_model_filepath = str(optimized_model_path)
+    disabled = DISABLED_OPTIMIZERS if disabled_optimizers is None else disabled_optimizers
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
 
-    def __init__(self, path, num_threads: int | None = None):
-        ort = _require_onnxruntime()
-        options = ort.SessionOptions()
+
+class OnnxModel:
+    """An ONNX Runtime session (`cpu_session`, its keyword arguments) that takes a tokenizer's output (numpy or
+    torch) and returns the logits (numpy)."""
+
+    def __init__(self, path, num_threads: int | None = None, **session):
         self.threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
         self.path = str(path)
-        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path, self.threads, **session)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, **inputs) -> np.ndarray:
@@ -162,4 +186,5 @@ def read_export(folder) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["EXPORT_INFO", "FP32_FILE", "INT8_FILE", "ONNX_DIR", "OnnxModel", "export_onnx", "quantize_int8", "read_export"]
+__all__ = ["DISABLED_OPTIMIZERS", "EXPORT_INFO", "FP32_FILE", "INT8_FILE", "ONNX_DIR", "OnnxModel", "SESSION_CONFIG",
+           "cpu_session", "export_onnx", "quantize_int8", "read_export"]

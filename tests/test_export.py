@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import make_tokenizer, tiny_bert
 
-from hf_distill.export import OnnxModel, export_onnx
+from hf_distill.export import OnnxModel, cpu_session, export_onnx
 from hf_distill.report import runtime_warnings
 
 TEXTS = ["a great movie and a good story", "bad", "i love this film, it was fun but too long"]
@@ -45,6 +45,30 @@ def test_fp32_onnx_logits_equal_pytorch_for_other_batch_sizes_and_lengths(export
     info = json.loads((folder / "export.json").read_text())
     assert info["fp32_max_abs_diff"] <= 1e-4 and info["files"] == ["model.onnx", "model_int8.onnx"]
     assert {"tokenizer.json", "config.json"} <= set(os.listdir(folder))
+
+
+def test_sessions_run_with_the_measured_cpu_settings_and_the_same_logits(exported, tmp_path):
+    """The tuned session flushes denormals and leaves Add + LayerNorm unfused (onnxruntime's default fuses the int8
+    graph's into SkipLayerNormalization); its logits are onnxruntime's default ones."""
+    import onnx
+
+    _, folder, _ = exported
+    enc = make_tokenizer()(TEXTS, padding=True, return_tensors="np")
+    ops = {}
+    for tuned in (True, False):
+        for name in ("model.onnx", "model_int8.onnx"):
+            graph = tmp_path / f"{tuned}_{name}"
+            plain = {} if tuned else {"config": {}, "disabled_optimizers": ()}
+            cpu_session(folder / name, 2, optimized_model_path=graph, **plain)
+            ops[tuned, name] = {n.op_type for n in onnx.load(graph).graph.node}
+    assert "SkipLayerNormalization" in ops[False, "model_int8.onnx"]  # (the fp32 graph's Gemm paths are not fused)
+    assert not any("SkipLayerNormalization" in ops[True, name] for name in ("model.onnx", "model_int8.onnx"))
+    session = OnnxModel(folder / "model_int8.onnx").session
+    assert session.get_session_options().get_session_config_entry("session.set_denormal_as_zero") == "1"
+    for name in ("model.onnx", "model_int8.onnx"):
+        tuned, plain = OnnxModel(folder / name)(**enc), OnnxModel(folder / name, config={}, disabled_optimizers=())(**enc)
+        assert np.abs(tuned - plain).max() <= 1e-5
+    assert json.loads((folder / "export.json").read_text())["session"]["disabled_optimizers"] == ["SkipLayerNormFusion"]
 
 
 def test_not_a_saved_student_is_refused_and_nothing_is_written(tmp_path):

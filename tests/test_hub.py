@@ -388,7 +388,10 @@ ONNX_USER = textwrap.dedent(
     assert "hf_distill" not in sys.modules
     folder = snapshot_download(sys.argv[1])
     tokenizer = Tokenizer.from_file(folder + "/tokenizer.json")
-    session = onnxruntime.InferenceSession(folder + "/onnx/model_int8.onnx")
+    options = onnxruntime.SessionOptions()  # the model card's snippet
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    session = onnxruntime.InferenceSession(folder + "/onnx/model_int8.onnx", options,
+                                           disabled_optimizers=["SkipLayerNormFusion"])
     out = []
     for text in json.loads(sys.argv[2]):
         enc = tokenizer.encode(text)
