@@ -2,13 +2,15 @@
 embedding student, each scored on the validation rows and timed the same way (batch 1 and 32, same texts).
 
     hf-distill pipeline --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm     # the README's main job
-    python bench/deploy.py --run_dir runs/sst2_minilm                                      # then this (~15 min)
+    python bench/deploy.py --run_dir runs/sst2_minilm                                      # then this (~25 min)
+    python bench/deploy.py --run_dir runs/sst2_minilm --skip_static_training               # ~5 min: <run_dir>/static kept
 
 Steps: `hf-distill export` of the student and of the teacher (fp32 + dynamic int8), `hf-distill static` (token
-vectors from the teacher, KD on the training texts and 2 teacher-labelled copies of each, epoch picked on 1,000
+vectors from the teacher, KD on the training texts and 8 teacher-labelled copies of each, epoch picked on 1,000
 held-out training rows), then every model on the 872 validation rows (nothing is selected on them): accuracy, and
 the forward pass timed on the same batches with all cores (tokenization excluded for every model; the static
-student's forward is its numpy lookup, mean and head). Run it alone: latency is wall clock.
+student's forward is its numpy lookup, mean and head), then the int8 student and the PyTorch teacher again, back to
+back in 5 rounds (`paired_int8`: the speed-up per round and its median). Run it alone: latency is wall clock.
 Writes bench/results/deploy.json, deploy.md and deploy.png (accuracy against latency at batch 32, log scale).
 """
 
@@ -26,6 +28,30 @@ import suite_data
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 RECIPE = os.path.join(suite_data.REPO, "recipes", "sst2_minilm.yaml")
 BATCH_SIZES = (1, 32)
+PAIRED_ROUNDS = 5
+
+
+def paired_int8_speedups(teacher_dir: str, int8_path: str, tokenizer, texts, max_length: int, runs: int,
+                         threads: int, rounds: int = PAIRED_ROUNDS) -> dict:
+    """The int8 student against the fp32 PyTorch teacher timed back to back, `rounds` times (teacher, int8, teacher,
+    int8, ...), at each batch size: per-round speed-ups and their median. The table's figures time each model once,
+    minutes apart; on a machine whose speed drifts this pairs them."""
+    from transformers import AutoModelForSequenceClassification
+
+    from hf_distill.export import OnnxModel
+    from hf_distill.measure import measure_latency_ms, measure_runtime_latency_ms
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
+    int8 = OnnxModel(int8_path, num_threads=threads)
+    out = {"rounds": rounds}
+    for bs in BATCH_SIZES:
+        same = dict(tokenizer=tokenizer, texts=texts, batch_size=bs, max_length=max_length, runs=runs, warmup=3)
+        pairs = [(measure_latency_ms(teacher, num_threads=threads, **same)["median"],
+                  measure_runtime_latency_ms(int8, threads=threads, **same)["median"]) for _ in range(rounds)]
+        speedups = [t / s for t, s in pairs]
+        out[f"b{bs}"] = {"teacher_ms": [t for t, _ in pairs], "int8_ms": [s for _, s in pairs], "speedups": speedups,
+                         "median_speedup": float(np.median(speedups))}
+    return out
 
 
 def static_row(static_dir: str, tokenizer, texts, labels, label_names, runs: int, warmup: int) -> dict:
@@ -110,6 +136,8 @@ def main():
                                    max_length, False, BATCH_SIZES, args.latency_runs, 3,
                                    report["latency_settings"]["threads"])
     names = model_label_names(AutoConfig.from_pretrained(teacher))
+    paired = paired_int8_speedups(teacher, report["runtimes"]["onnx-int8"]["file"], tokenizer, texts, max_length,
+                                  args.latency_runs, report["latency_settings"]["threads"])
     static = static_row(static_dir, tokenizer, texts, labels, names, args.latency_runs, 3)
 
     t = report["teacher"]
@@ -134,7 +162,7 @@ def main():
         "latency": "median ms per forward of one batch (tokenization excluded), same texts and batches for every model",
         "teacher": {"accuracy": t["metrics"]["accuracy"], "latency_ms_b1": t["latency_ms"]["b1"],
                     "latency_ms_b32": t["latency_ms"]["b32"], "size_mb": t["size_mb"]},
-        "rows": rows, "warnings": report.get("warnings", []), "times": times,
+        "rows": rows, "paired_int8": paired, "warnings": report.get("warnings", []), "times": times,
         "static": json.load(open(os.path.join(static_dir, "hf_distill_static.json"))),
     }
     os.makedirs(RESULTS, exist_ok=True)
@@ -150,6 +178,9 @@ def main():
     for r in rows:
         lines.append(f"| {r['model']} | {r['runtime']} | {r['accuracy']:.4f} | {r['retention']:.3f} | {r['latency_ms_b1']:.3f} | "
                      f"{r['latency_ms_b32']:.3f} | {r['speedup_b1']:.1f}x | {r['speedup_b32']:.1f}x | {r['size_mb']:.1f} |")
+    lines += ["", f"The int8 student and the PyTorch teacher timed back to back, {paired['rounds']} rounds: speed-up "
+              + ", ".join(f"b{bs} median {paired[f'b{bs}']['median_speedup']:.2f}x (rounds "
+                          + " ".join(f"{x:.2f}" for x in paired[f"b{bs}"]["speedups"]) + ")" for bs in BATCH_SIZES) + "."]
     lines += ["", "Latency: the forward pass only, for every model (texts tokenized up front); the static student's "
               "forward is its numpy lookup, mean and head (model2vec's own `predict` adds its tokenization)."]
     lines += ["", *[f"**Warning:** {w}" for w in result["warnings"]]]
