@@ -211,6 +211,10 @@ def _context(info: dict) -> dict[str, Any]:
         add_row(f"{ctx['metric_label']}, {runtime}", _fmt_metric(_number(entry.get("metric"))), None)
         add_row(f"Latency, batch 32, {runtime}", _fmt_ms(_number(entry.get("latency_b32"))), None)
     ctx["onnx"] = bool(runtimes)
+    if runtimes:  # the card's snippet opens the session with the settings the figures were measured with
+        from .export import DISABLED_OPTIMIZERS, SESSION_CONFIG
+
+        ctx["onnx_session_config"], ctx["onnx_disabled_optimizers"] = SESSION_CONFIG, list(DISABLED_OPTIMIZERS)
     ctx["results_rows"] = rows
     ctx["has_latency"] = any(v is not None for v in lat.values())
 

@@ -166,9 +166,9 @@ class OnnxModel:
     torch) and returns the logits (numpy)."""
 
     def __init__(self, path, num_threads: int | None = None, **session):
-        self.threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
         self.path = str(path)
-        self.session = cpu_session(self.path, self.threads, **session)
+        self.session = cpu_session(self.path, num_threads, **session)
+        self.threads = self.session.get_session_options().intra_op_num_threads
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, **inputs) -> np.ndarray:
