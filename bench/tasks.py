@@ -5,6 +5,7 @@
     python bench/tasks.py --tasks stsb,banking77
     python bench/tasks.py --summarise                       # rebuild tasks.json/.md/.png from the per-task files
     python bench/tasks.py --smoke --tasks stsb              # a minutes-long check of the whole path, in /tmp
+    python bench/tasks.py --tasks stsb --rerun              # the students again after a recipe change (see below)
 
 Per task: `hf-distill pipeline` (the teacher by `train-teacher` from the PyPI encoder, the default 3-layer student,
 the report), then the same student (same layers, same init) trained on labels only for the same number of optimizer
@@ -14,14 +15,22 @@ selects on: the recipe's rules were chosen on held-out training rows (bench/reci
 PyPI all-mpnet-base-v2 fine-tuned on a subset of SST-2, distilled into a 6-layer student and a narrower one
 (6 layers sliced to hidden 384, 6 heads, FFN 1,536). One file per task in bench/results/tasks/ (skipped when
 present, so runs resume); bench/results/tasks.json, tasks.md and tasks.png summarise them. Run it alone.
+
+`--rerun` replaces a task's file: its students (and teacher cache) are trained again under the current recipe, and a
+teacher already in runs/tasks/<task>/teacher is kept (the pipeline does not retrain one it finds; the teacher's
+settings are the recipe's, and its metric is measured again by the report), with its training time carried over from
+the file it replaces. Each file records the hash of the recipe's settings it ran under (comments aside), and tasks.md
+marks rows that ran under other settings than the shipped recipe's now.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 
 import suite_data
@@ -86,6 +95,13 @@ def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
     return path
 
 
+def recipe_hash() -> str:
+    """sha256 of the shipped recipe's settings (its YAML parsed, so comments do not count), 12 hex digits."""
+    with open(RECIPE) as f:
+        settings = yaml.safe_load(f)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
@@ -95,13 +111,20 @@ def main_metric(report: dict) -> float:
     return report["student"]["metrics"][report["metric_name"]]
 
 
-def run_task(name: str, smoke: bool, out_dir: str, work_root: str) -> dict | None:
+def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool = False) -> dict | None:
     path = os.path.join(out_dir, f"{name}.json")
+    entry = SUITE[name]
+    work = os.path.join(work_root, name)
+    kept_teacher_s = None
+    if rerun and os.path.isfile(path):
+        if os.path.isfile(os.path.join(work, "teacher", "config.json")):
+            kept_teacher_s = read_json(path)["train_s"]["teacher"]
+        for folder in ("student", "no_kd", "teacher_cache", *entry.extra_students):
+            shutil.rmtree(os.path.join(work, folder), ignore_errors=True)
+        os.remove(path)
     if os.path.isfile(path):
         print(f"skip {path} (exists)", flush=True)
         return read_json(path)
-    entry = SUITE[name]
-    work = os.path.join(work_root, name)
     info = suite_data.prepare(entry.task, os.path.join(work, "data"), held_out=0, seed=0)
     if smoke:
         for split in ("train", "validation"):
@@ -122,8 +145,10 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str) -> dict | Non
         "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
         "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
         "train_s": {"teacher": pipeline["wall_time"]["teacher_s"], "hf_distill": pipeline["wall_time"]["distill_s"]},
-        "pipeline_wall_s": seconds,
+        "pipeline_wall_s": seconds, "recipe_sha256": recipe_hash(),
     }
+    if kept_teacher_s is not None:  # the pipeline found the teacher: its time is the run that trained it
+        result["train_s"]["teacher"], result["teacher_kept"] = kept_teacher_s, True
     students = dict(entry.extra_students)
     if entry.labels_only:
         students["no_kd"] = {**LABELS_ONLY, "max_steps": 4 if smoke else distilled["steps"]}
@@ -168,6 +193,14 @@ def summarise(out_dir: str, results_dir: str) -> dict:
                      f"({ret['hf_distill']:.3f}), {r.get('speedup_b32') or 0:.2f}x | {no_kd} | {others} | {r['steps']} | "
                      f"{r['max_length']} | {times} |")
     lines += ["", "Options beyond the data lines:"] + [f"- {r['task']}: {r['why_options']}" for r in rows if r["why_options"]]
+    current = recipe_hash()
+    stale = [r["task"] for r in rows if r.get("recipe_sha256") != current]
+    if stale:
+        lines += ["", f"Ran under earlier settings of recipes/sst2_minilm.yaml than the shipped ones ({current}): "
+                  f"{', '.join(stale)} (`--rerun` to update)."]
+    kept = [r["task"] for r in rows if r.get("teacher_kept")]
+    if kept:
+        lines += ["", f"Teacher kept from the run before (its time is that run's): {', '.join(kept)}."]
     with open(os.path.join(results_dir, "tasks.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     _plot(rows, os.path.join(results_dir, "tasks.png"))
@@ -204,6 +237,8 @@ def main():
     parser.add_argument("--tasks", default=",".join(SUITE))
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="64 rows, 4 steps, results in /tmp")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train the named tasks' students again, keeping a teacher that is there (see above)")
     args = parser.parse_args()
     out_dir, results_dir, work = OUT_DIR, RESULTS, WORK
     if args.smoke:
@@ -213,7 +248,7 @@ def main():
         for name in args.tasks.split(","):
             if name not in SUITE:
                 raise SystemExit(f"unknown task {name!r}: use some of {', '.join(SUITE)}")
-            run_task(name, args.smoke, out_dir, work)
+            run_task(name, args.smoke, out_dir, work, args.rerun)
     summarise(out_dir, results_dir)
 
 
