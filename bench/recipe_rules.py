@@ -75,6 +75,11 @@ CANDIDATES = {
     "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s4k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 4000)),  # twice the step floor
     "s4k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 4000)),
+    # sentence pairs: copies with their texts swapped, or with another row's second text (unrelated pairs)
+    "s2k_pre_aug_swap": (dict(V3, init="pretrained", augment=True, augment_swap_prob=0.5),
+                         lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2),
+                          lambda n: max(4 * steps_per_epoch(n), 2000)),
     # the default recipe with the student's word embeddings frozen (1.3-1.8x faster cached steps on 2 cores)
     "s2k_pre_frozen": (dict(V3, init="pretrained", freeze_word_embeddings="true"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),
@@ -227,6 +232,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         argv += ["--augment_copies", str(copies)]
     if settings.pop("cache", False):
         kind = f"aug{copies}" if copies else "plain"
+        kind += "".join(f"_{k.split('_')[1]}{settings[k]:g}" for k in ("augment_swap_prob", "augment_cross_prob")
+                        if k in settings)
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
     if steps_rule is not None or smoke:
         steps = 30 if smoke else steps_rule(n)

@@ -9,7 +9,9 @@ A distilled student learns from the teacher's outputs, and the teacher can label
 the task's data are more to learn from (Tang et al. 2019, arXiv:1903.12136; TinyBERT, arXiv:1909.10351). Each
 copy replaces every word, independently, with the mask token (probability `mask_prob`) or with a word drawn from
 the split's own word frequencies (`replace_prob`); Tang et al.'s masking and a tagger-free stand-in for their
-part-of-speech replacement. A perturbed row's gold label may no longer hold, so augmented rows carry label -100:
+part-of-speech replacement. Sentence pairs can also have the two texts of a copy swapped (`swap_prob`) or its second
+text taken from another row (`cross_prob`: unrelated pairs, the low end of a similarity scale, which the copies of
+related pairs never show). A perturbed row's gold label may no longer hold, so augmented rows carry label -100:
 the hard-label term skips them and only the teacher terms train on them.
 """
 
@@ -42,6 +44,20 @@ def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob:
     return out
 
 
+def mix_pairs(first: list[str], second: list[str], swap_prob: float, cross_prob: float,
+              rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """The pairs (first[i], second[i]) with, for each i, chance `cross_prob` that its second text is replaced by the
+    second text of a row drawn uniformly (before any swap), then chance `swap_prob` that the two texts trade places."""
+    if len(first) != len(second):
+        raise ValueError(f"mix_pairs needs as many first as second texts, got {len(first)} and {len(second)}.")
+    n = len(first)
+    first, source = list(first), list(second)
+    second = [source[rng.integers(n)] if draw < cross_prob else text for draw, text in zip(rng.random(n), source)]
+    for i in np.flatnonzero(rng.random(n) < swap_prob):
+        first[i], second[i] = second[i], first[i]
+    return first, second
+
+
 def word_frequencies(texts: list[str]) -> tuple[list[str], np.ndarray]:
     """The split's words and their cumulative relative frequencies (what a replaced word is drawn from)."""
     counts = Counter(w for t in texts for w in t.split())
@@ -51,7 +67,8 @@ def word_frequencies(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_prob: float = 0.1,
-                  min_words: int = 0, seed: int = 42, mask_token: str = "[MASK]"):
+                  min_words: int = 0, seed: int = 42, mask_token: str = "[MASK]", swap_prob: float = 0.0,
+                  cross_prob: float = 0.0):
     """Perturbed copies of the rows of `split` (a raw `datasets.Dataset` of `data`, a `TaskData`) that have at least
     `min_words` words (pairs: both texts together), as a raw split with the same columns.
 
@@ -62,6 +79,11 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}.")
     check_probabilities(mask_prob, replace_prob)
+    if not (0 <= swap_prob <= 1 and 0 <= cross_prob <= 1):
+        raise ValueError(f"swap_prob and cross_prob are chances in [0, 1], got {swap_prob} and {cross_prob}.")
+    if (swap_prob or cross_prob) and not data.text_pair_column:
+        raise ValueError("swap_prob and cross_prob mix the two texts of sentence pairs; this data has one text column: "
+                         "set them to 0.")
     columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
     texts = {c: [t if isinstance(t, str) else "" for t in split[c]] for c in columns}
     n_words = sum(np.array([len(t.split()) for t in texts[c]]) for c in columns)
@@ -73,18 +95,23 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     rows = {c: augment_texts([texts[c][i] for i in keep], copies, mask_prob, replace_prob, mask_token, rng, vocabulary)
             for c in columns}
     out = {c: [v for versions in rows[c] for v in versions] for c in columns}
+    if data.text_pair_column and (swap_prob or cross_prob):
+        out[data.text_column], out[data.text_pair_column] = mix_pairs(
+            out[data.text_column], out[data.text_pair_column], swap_prob, cross_prob, rng)
     labels = split[data.label_column]
     out[data.label_column] = [labels[i] for i in keep for _ in range(copies)]
     return Dataset.from_dict(out, features=split.select_columns(list(out)).features)
 
 
 def with_augmented_rows(rows, raw, data, tokenizer, max_length: int, label2id, copies: int, min_words: int = 0,
-                        mask_prob: float = 0.1, replace_prob: float = 0.1, seed: int = 42):
+                        mask_prob: float = 0.1, replace_prob: float = 0.1, seed: int = 42, swap_prob: float = 0.0,
+                        cross_prob: float = 0.0):
     """Tokenized `rows` followed by the tokenized copies of `raw` (the same rows, untokenized), labels -100."""
     from datasets import concatenate_datasets
 
     if mask_prob > 0 and tokenizer.mask_token is None:
         raise ValueError("The tokenizer has no mask token: pass mask_prob=0 (--augment_mask_prob 0).")
     extra = augment_split(raw, data, copies=copies, mask_prob=mask_prob, replace_prob=replace_prob,
-                          min_words=min_words, seed=seed, mask_token=tokenizer.mask_token or "")
+                          min_words=min_words, seed=seed, mask_token=tokenizer.mask_token or "", swap_prob=swap_prob,
+                          cross_prob=cross_prob)
     return concatenate_datasets([rows, tokenize_split(extra, data, tokenizer, max_length, label2id, gold_labels=False)])

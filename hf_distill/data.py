@@ -121,12 +121,22 @@ class DataArguments:
     augment_replace_prob: float = field(
         default=0.1, metadata={"help": "Chance that a word of a copy becomes a word drawn from the training text."}
     )
+    augment_swap_prob: float = field(
+        default=0.0, metadata={"help": "Sentence pairs: chance that a copy's two texts trade places."}
+    )
+    augment_cross_prob: float = field(
+        default=0.0,
+        metadata={"help": "Sentence pairs: chance that a copy's second text is another row's (an unrelated pair)."},
+    )
 
     def __post_init__(self):
         if self.augment_copies < 0 or self.augment_pairs_to_rows < 0:
             raise ValueError(f"augment_copies and augment_pairs_to_rows must be >= 0, got {self.augment_copies} and "
                              f"{self.augment_pairs_to_rows}.")
         check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
+        if not (0 <= self.augment_swap_prob <= 1 and 0 <= self.augment_cross_prob <= 1):
+            raise ValueError(f"augment_swap_prob and augment_cross_prob are chances in [0, 1], got "
+                             f"{self.augment_swap_prob} and {self.augment_cross_prob}.")
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:

@@ -9,7 +9,7 @@ from datasets import Dataset
 from test_trainer import make_trainer
 
 from hf_distill import losses
-from hf_distill.augment import augment_split, augment_texts, word_frequencies
+from hf_distill.augment import augment_split, augment_texts, mix_pairs, word_frequencies
 from hf_distill.data import TaskData, tokenize_split
 
 SENTENCES = ["a great movie with really good actors", "the worst plot i have seen", "fun", "boring and not fun at all"]
@@ -67,6 +67,34 @@ def test_pairs_keep_both_columns_and_bad_settings_are_refused():
         augment_split(split, data, min_words=100)
     with pytest.raises(ValueError, match="sum to <= 1"):
         augment_split(split, data, mask_prob=0.7, replace_prob=0.5)
+
+
+def test_mixed_pairs_swap_and_cross_at_their_rates():
+    first, second = [f"a{i}" for i in range(4000)], [f"b{i}" for i in range(4000)]
+    f, s = mix_pairs(first, second, swap_prob=1.0, cross_prob=0.0, rng=np.random.default_rng(0))
+    assert f == second and s == first
+    f, s = mix_pairs(first, second, swap_prob=0.0, cross_prob=0.0, rng=np.random.default_rng(0))
+    assert f == first and s == second
+    f, s = mix_pairs(first, second, swap_prob=0.3, cross_prob=0.2, rng=np.random.default_rng(0))
+    swapped = [x.startswith("b") for x in f]
+    assert np.mean(swapped) == pytest.approx(0.3, abs=0.025)
+    # a crossed pair: another row's second text (1 draw in 4,000 lands on its own)
+    pairs = [(x, y) if not sw else (y, x) for x, y, sw in zip(f, s, swapped)]
+    assert all(a.startswith("a") and b.startswith("b") for a, b in pairs)
+    assert np.mean([a[1:] != b[1:] for a, b in pairs]) == pytest.approx(0.2, abs=0.025)
+    with pytest.raises(ValueError, match="as many"):
+        mix_pairs(first, second[:-1], 0.5, 0.5, np.random.default_rng(0))
+
+
+def test_pair_mixing_applies_to_pair_copies_only():
+    data, split = task(pair=True)
+    out = augment_split(split, data, copies=2, min_words=5, seed=0, swap_prob=1.0)
+    assert len(out) == 6 and all(len(a.split()) < len(b.split()) for a, b in zip(out["sentence"], out["other"]))
+    single, single_split = task()
+    with pytest.raises(ValueError, match="one text column"):
+        augment_split(single_split, single, swap_prob=0.5)
+    with pytest.raises(ValueError, match=r"chances in \[0, 1\]"):
+        augment_split(split, data, cross_prob=1.5)
 
 
 def test_copies_tokenize_without_gold_labels():

@@ -189,9 +189,12 @@ def test_distill_with_augmented_copies_caches_and_trains_on_them(tmp_path, pretr
     assert meta["source_rows"] == 24 + 2 * long_rows  # the copies were cached with the rows
     assert meta["num_rows"] > len({r["sentence"] for r in sentences(24)})
     info = json.loads((out / "student" / "hf_distill.json").read_text())
-    assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1}
+    assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1, "swap_prob": 0.0,
+                               "cross_prob": 0.0}
     assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
                  "--augment_mask_prob", "0.95", "--augment_copies", "1", *FAST]) == 2  # 0.95 + 0.1 > 1: refused
+    assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
+                 "--augment_swap_prob", "1.5", "--augment_copies", "1", *FAST]) == 2  # not a chance: refused
 
 
 def write_conll(path, rows):

@@ -89,7 +89,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "student_init": model_args.student_init,
             "learning_rate": config.learning_rate,
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
-                        "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob}
+                        "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob,
+                        "swap_prob": data_args.augment_swap_prob, "cross_prob": data_args.augment_cross_prob}
             if data_args.augment_copies else None,
         }
         with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
@@ -131,6 +132,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
             train, data.train, data, tokenizer, data_args.max_length, student.config.label2id,
             copies=data_args.augment_copies, min_words=data_args.augment_min_words,
             mask_prob=data_args.augment_mask_prob, replace_prob=data_args.augment_replace_prob, seed=seed,
+            swap_prob=data_args.augment_swap_prob, cross_prob=data_args.augment_cross_prob,
         )
         logger.info("%d training rows with their %d-fold teacher-labelled copies", len(train), data_args.augment_copies)
     return data, teacher, tokenizer, student, train
