@@ -11,8 +11,9 @@ copy replaces every word, independently, with the mask token (probability `mask_
 the split's own word frequencies (`replace_prob`); Tang et al.'s masking and a tagger-free stand-in for their
 part-of-speech replacement. Sentence pairs can also have the two texts of a copy swapped (`swap_prob`) or its second
 text taken from another row (`cross_prob`: unrelated pairs, the low end of a similarity scale, which the copies of
-related pairs never show). A perturbed row's gold label may no longer hold, so augmented rows carry label -100:
-the hard-label term skips them and only the teacher terms train on them.
+related pairs never show); on single texts both do nothing, so one recipe serves both kinds. A perturbed row's
+gold label may no longer hold, so augmented rows carry label -100: the hard-label term skips them and only the
+teacher terms train on them.
 """
 
 from __future__ import annotations
@@ -81,9 +82,6 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     check_probabilities(mask_prob, replace_prob)
     if not (0 <= swap_prob <= 1 and 0 <= cross_prob <= 1):
         raise ValueError(f"swap_prob and cross_prob are chances in [0, 1], got {swap_prob} and {cross_prob}.")
-    if (swap_prob or cross_prob) and not data.text_pair_column:
-        raise ValueError("swap_prob and cross_prob mix the two texts of sentence pairs; this data has one text column: "
-                         "set them to 0.")
     columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
     texts = {c: [t if isinstance(t, str) else "" for t in split[c]] for c in columns}
     n_words = sum(np.array([len(t.split()) for t in texts[c]]) for c in columns)

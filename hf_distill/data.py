@@ -122,11 +122,12 @@ class DataArguments:
         default=0.1, metadata={"help": "Chance that a word of a copy becomes a word drawn from the training text."}
     )
     augment_swap_prob: float = field(
-        default=0.0, metadata={"help": "Sentence pairs: chance that a copy's two texts trade places."}
+        default=0.0, metadata={"help": "Sentence pairs: chance that a copy's two texts trade places (single texts: none)."}
     )
     augment_cross_prob: float = field(
         default=0.0,
-        metadata={"help": "Sentence pairs: chance that a copy's second text is another row's (an unrelated pair)."},
+        metadata={"help": "Sentence pairs: chance that a copy's second text is another row's (an unrelated pair; "
+                          "single texts: none)."},
     )
 
     def __post_init__(self):

@@ -90,9 +90,9 @@ def test_pair_mixing_applies_to_pair_copies_only():
     data, split = task(pair=True)
     out = augment_split(split, data, copies=2, min_words=5, seed=0, swap_prob=1.0)
     assert len(out) == 6 and all(len(a.split()) < len(b.split()) for a, b in zip(out["sentence"], out["other"]))
-    single, single_split = task()
-    with pytest.raises(ValueError, match="one text column"):
-        augment_split(single_split, single, swap_prob=0.5)
+    single, single_split = task()  # one recipe for both kinds: single texts get their copies, unmixed
+    assert augment_split(single_split, single, min_words=4, seed=3, swap_prob=1.0, cross_prob=1.0)["sentence"] == \
+        augment_split(single_split, single, min_words=4, seed=3)["sentence"]
     with pytest.raises(ValueError, match=r"chances in \[0, 1\]"):
         augment_split(split, data, cross_prob=1.5)
 
