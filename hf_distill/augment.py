@@ -22,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 
-from .data import check_probabilities, tokenize_split
+from .data import check_chances, check_probabilities, tokenize_split
 
 
 def augment_texts(texts: list[str], copies: int, mask_prob: float, replace_prob: float, mask_token: str,
@@ -80,8 +80,7 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}.")
     check_probabilities(mask_prob, replace_prob)
-    if not (0 <= swap_prob <= 1 and 0 <= cross_prob <= 1):
-        raise ValueError(f"swap_prob and cross_prob are chances in [0, 1], got {swap_prob} and {cross_prob}.")
+    check_chances(swap_prob=swap_prob, cross_prob=cross_prob)
     columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
     texts = {c: [t if isinstance(t, str) else "" for t in split[c]] for c in columns}
     n_words = sum(np.array([len(t.split()) for t in texts[c]]) for c in columns)

@@ -40,6 +40,13 @@ def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob
         raise ValueError(f"{names[0]} and {names[1]} must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
 
 
+def check_chances(**chances: float) -> None:
+    """Raise ValueError unless every chance (keyword: how the caller calls it) is in [0, 1]."""
+    if not all(0 <= value <= 1 for value in chances.values()):
+        raise ValueError(f"{' and '.join(chances)} are chances in [0, 1], got "
+                         f"{' and '.join(str(v) for v in chances.values())}.")
+
+
 @dataclass
 class DataArguments:
     """Which data to train and evaluate on: `task_name` (a GLUE task, from the Hub), another Hub `dataset_name`, or
@@ -135,9 +142,7 @@ class DataArguments:
             raise ValueError(f"augment_copies and augment_pairs_to_rows must be >= 0, got {self.augment_copies} and "
                              f"{self.augment_pairs_to_rows}.")
         check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
-        if not (0 <= self.augment_swap_prob <= 1 and 0 <= self.augment_cross_prob <= 1):
-            raise ValueError(f"augment_swap_prob and augment_cross_prob are chances in [0, 1], got "
-                             f"{self.augment_swap_prob} and {self.augment_cross_prob}.")
+        check_chances(augment_swap_prob=self.augment_swap_prob, augment_cross_prob=self.augment_cross_prob)
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:
