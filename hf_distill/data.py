@@ -32,6 +32,7 @@ GLUE_VALIDATION_SPLIT = {"mnli": "validation_matched"}
 EXTENSION_TO_BUILDER = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet",
                         "conll": "conll", "txt": "conll"}
 GLUE_DATASET = "nyu-mll/glue"
+UNLABELED_EXTENSIONS = ("csv", "tsv", "json", "jsonl", "parquet")  # texts, not CoNLL words
 
 
 def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob", "replace_prob")) -> None:
@@ -110,6 +111,16 @@ class DataArguments:
             "rows wherever a model is selected)."
         },
     )
+    unlabeled_file: str | None = field(
+        default=None,
+        metadata={"help": "Unlabelled in-domain texts for the teacher to label (the transfer set of distillation): a local "
+                          "csv, tsv, json, jsonl or parquet file with the training text column(s), other columns "
+                          "ignored. Only the teacher terms train on them, and they do not lengthen training (the epochs "
+                          "count the labelled rows). Sequence classification only."},
+    )
+    max_unlabeled_samples: int | None = field(
+        default=None, metadata={"help": "Keep only the first N rows of --unlabeled_file."}
+    )
     augment_copies: int = field(
         default=0,
         metadata={
@@ -158,6 +169,11 @@ class DataArguments:
         if self.task_name is None and not hub_dataset and self.train_file is None and self.validation_file is None:
             raise ValueError("No data: pass --task_name (a GLUE task), --dataset_name (a Hub dataset) or --train_file "
                              "and --validation_file.")
+        if self.max_unlabeled_samples is not None and self.max_unlabeled_samples < 1:
+            raise ValueError(f"max_unlabeled_samples must be >= 1, got {self.max_unlabeled_samples}.")
+        if self.unlabeled_file is not None and _extension(self.unlabeled_file) not in UNLABELED_EXTENSIONS:
+            raise ValueError(f"Unsupported file type for --unlabeled_file {self.unlabeled_file!r}: use one of "
+                             f"{', '.join(UNLABELED_EXTENSIONS)}.")
         for f in (self.train_file, self.validation_file):
             if f is not None and _extension(f) not in EXTENSION_TO_BUILDER:
                 raise ValueError(
@@ -203,11 +219,11 @@ def _extension(path: str) -> str:
     return path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(path) else ""
 
 
-def _load_local(path: str):
+def _load_local(path: str, option: str = "--train_file/--validation_file"):
     import datasets
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Data file not found: {path!r}. Check the path passed as --train_file/--validation_file.")
+        raise FileNotFoundError(f"Data file not found: {path!r}. Check the path passed as {option}.")
     ext = _extension(path)
     if EXTENSION_TO_BUILDER[ext] == "conll":
         from .token_data import read_conll
@@ -314,6 +330,10 @@ def load_task_data(args: DataArguments) -> TaskData:
                 if s is not None:
                     seen.update(s[label_column])
             label_names = sorted(seen)
+            if len(label_names) < 2:
+                raise ValueError(f"The data has one class only ({label_names}): a classifier needs two or more. Pass "
+                                 "--class_names with all of them, or check that the training file is not one class "
+                                 "of a file sorted by label.")
         else:
             ids = set()
             for s in splits.values():
@@ -350,6 +370,27 @@ def load_task_data(args: DataArguments) -> TaskData:
         label_names=label_names,
         is_regression=is_regression,
     )
+
+
+def load_unlabeled(args: DataArguments, data: TaskData):
+    """The rows of `args.unlabeled_file` (the first `max_unlabeled_samples`) with only `data`'s text column(s), for
+    the teacher to label; None without the option. Checked before any model loads."""
+    if args.unlabeled_file is None:
+        return None
+    if data.kind is not SEQUENCE_CLASSIFICATION:
+        raise ValueError(f"--unlabeled_file is for sequence classification, but this is {data.kind.name} data (the "
+                         "teacher's labels would have to be per token): drop --unlabeled_file.")
+    split = _load_local(args.unlabeled_file, "--unlabeled_file")
+    columns = [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
+    missing = [c for c in columns if c not in split.column_names]
+    if missing:
+        raise ValueError(f"The unlabelled data {args.unlabeled_file!r} has columns {split.column_names} but not "
+                         f"{missing}: it needs the training data's text column(s), named the same.")
+    if args.max_unlabeled_samples is not None:
+        split = split.select(range(min(args.max_unlabeled_samples, len(split))))
+    if len(split) == 0:
+        raise ValueError(f"The unlabelled data {args.unlabeled_file!r} is empty: it needs at least one row.")
+    return split.select_columns(columns)
 
 
 def _hold_out_and_limit(args: DataArguments, splits: dict):
@@ -499,13 +540,12 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
         if pairs is not None:
             pairs = [t.strip() if isinstance(t, str) else "" for t in pairs]
         enc = tokenizer(texts, pairs, truncation=True, max_length=max_length)
-        labels = batch[data.label_column]
-        if not gold_labels:
+        if not gold_labels:  # no label column needed (unlabelled rows have none)
             enc["labels"] = [-100.0 if data.is_regression else -100] * len(texts)
         elif data.is_regression:
-            enc["labels"] = [float(v) for v in labels]
+            enc["labels"] = [float(v) for v in batch[data.label_column]]
         else:
-            enc["labels"] = [perm[v] if perm is not None else v for v in labels]
+            enc["labels"] = [perm[v] if perm is not None else v for v in batch[data.label_column]]
         return enc
 
     return split.map(encode, batched=True, remove_columns=split.column_names, desc="tokenize")

@@ -100,6 +100,16 @@ def apply_pair_augmentation(data_args, data, config) -> int:
     return copies
 
 
+def apply_unlabeled_rows(config, rows: int, unlabeled_rows: int) -> None:
+    """The transfer-set rule: unlabelled rows (`--unlabeled_file`, labelled by the teacher) do not lengthen training.
+    `config.num_train_epochs` is scaled by rows / (rows + unlabeled_rows), so that the epochs (and the step floor)
+    count the `rows` training rows (with their copies, which the pair rule already counts as real rows)."""
+    if unlabeled_rows and rows:
+        config.num_train_epochs = config.num_train_epochs * rows / (rows + unlabeled_rows)
+        logger.info("%d unlabelled rows for the teacher to label beside the %d training rows; the epochs count the "
+                    "training rows", unlabeled_rows, rows)
+
+
 def apply_token_rule(data, config) -> bool:
     """The token rule: for per-token tasks (token classification, QA), `config.token_hidden_weight`,
     `token_attention_weight` and `token_min_train_steps` (where set) replace hidden_weight, attention_weight and

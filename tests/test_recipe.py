@@ -271,3 +271,55 @@ def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_p
     assert run(conll, min_train_steps=2000) == (False, 3.0, 0.1, 2000)  # no rule set: as given
     with pytest.raises(ValueError, match="token_attention_weight must be >= 0"):
         DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, token_attention_weight=-1.0)
+
+
+def test_unlabeled_rows_scale_the_epochs_to_count_the_training_rows(tmp_path):
+    from hf_distill.recipe import apply_unlabeled_rows
+
+    config = DistillationConfig(output_dir=str(tmp_path / "o"), num_train_epochs=4, use_cpu=True)
+    apply_unlabeled_rows(config, rows=10, unlabeled_rows=30)
+    assert config.num_train_epochs == 1.0  # 4 passes over the 10 rows are 1 pass over the 40
+    apply_unlabeled_rows(config, rows=10, unlabeled_rows=0)
+    assert config.num_train_epochs == 1.0
+
+
+def test_unlabeled_rows_train_the_teacher_terms_only_and_do_not_lengthen_training(tmp_path, pretrained):  # noqa: F811
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.commands.distill import prepare
+    from hf_distill.data import DataArguments
+
+    train = write_rows(tmp_path / "train.csv", sentences(16))
+    texts = write_rows(tmp_path / "unlabeled.jsonl", [{"sentence": r["sentence"] + " again", "id": i}
+                                                      for i, r in enumerate(sentences(40))])
+    out = tmp_path / "run"
+    code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", train,
+                 "--unlabeled_file", texts, "--max_unlabeled_samples", "32", "--output_dir", str(out),
+                 "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
+                 "--num_train_epochs", "1"])
+    assert code == 0
+    info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert info["train_rows"] == 48 and info["unlabeled"] == {"file": texts, "max_samples": 32}
+    assert info["steps"] == 2  # 1 epoch of the 16 training rows at batch 8, not of the 48
+
+    data_args = DataArguments(train_file=train, unlabeled_file=texts, max_length=16)
+    config = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True)
+    rows = prepare(ModelArguments(student_num_layers=2), data_args, str(out / "teacher"), "distill", config)[4]
+    assert len(rows) == 56 and set(rows["labels"][16:]) == {-100} and -100 not in rows["labels"][:16]
+    labels_only = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, hard_label_weight=1.0,
+                                     logit_weight=0.0)
+    assert len(prepare(ModelArguments(student_num_layers=2), data_args, str(out / "teacher"), "distill",
+                       labels_only)[4]) == 16  # no teacher term: the unlabelled rows would teach nothing
+
+
+def test_a_bad_unlabeled_file_is_refused_before_the_teacher_trains(tmp_path, pretrained, capsys):  # noqa: F811
+    train = write_rows(tmp_path / "train.csv", sentences(16))
+    wrong = write_rows(tmp_path / "unlabeled.jsonl", [{"text": r["sentence"]} for r in sentences(8)])
+    out = tmp_path / "run"
+    argv = ["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--output_dir", str(out), *FAST]
+    assert main([*argv, "--unlabeled_file", wrong]) == 2
+    assert "has columns ['text'] but not ['sentence']" in capsys.readouterr().err
+    assert main([*argv, "--unlabeled_file", str(tmp_path / "missing.jsonl")]) == 2
+    assert "Check the path passed as --unlabeled_file" in capsys.readouterr().err
+    assert main([*argv, "--unlabeled_file", str(tmp_path / "words.conll")]) == 2
+    assert "Unsupported file type for --unlabeled_file" in capsys.readouterr().err
+    assert not (out / "teacher").exists()  # nothing trained

@@ -16,9 +16,9 @@ from ..arguments import ModelArguments, Parsed, RunArguments
 from ..assets import resolve_model_path
 from ..cache import write_cache
 from ..config import DistillationConfig
-from ..data import DataArguments, load_task_data, tokenize_split
+from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
 from ..placement import is_main_process
-from ..recipe import apply_pair_augmentation, apply_token_rule, resolve_max_length
+from ..recipe import apply_pair_augmentation, apply_token_rule, apply_unlabeled_rows, resolve_max_length
 from ..student import build_student
 from ..tasks import task_of_model
 from ..teacher import load_teacher
@@ -85,6 +85,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "epochs": config.num_train_epochs,
             "steps": trainer.state.global_step,
             "train_rows": len(train),
+            "unlabeled": {"file": data_args.unlabeled_file, "max_samples": data_args.max_unlabeled_samples}
+            if data_args.unlabeled_file and config.uses_teacher else None,
             "max_length": data_args.max_length,
             "student_init": model_args.student_init,
             "learning_rate": config.learning_rate,
@@ -109,13 +111,18 @@ def check_task(data, teacher) -> None:
 
 def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: str, stage: str, config):
     """Data (checked before any model loads), teacher, its tokenizer, the student, tokenized training rows (and
-    their teacher-labelled copies, with --augment_copies or the pair rule of `config`'s run, hf_distill.recipe)."""
+    their teacher-labelled copies, with --augment_copies or the pair rule of `config`'s run, hf_distill.recipe;
+    then the --unlabeled_file rows, labels -100, when a teacher term trains on them)."""
     from transformers import AutoTokenizer, set_seed
 
     seed = config.seed
     data = load_task_data(data_args)
     if data.train is None:
         raise ValueError(f"{stage} needs training data: pass --train_file or --task_name.")
+    unlabeled = load_unlabeled(data_args, data)
+    if unlabeled is not None and not config.uses_teacher:
+        logger.info("labels only (no teacher term): the %d unlabelled rows would teach nothing, left out", len(unlabeled))
+        unlabeled = None
     apply_pair_augmentation(data_args, data, config)
     apply_token_rule(data, config)
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
@@ -135,4 +142,10 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
             swap_prob=data_args.augment_swap_prob, cross_prob=data_args.augment_cross_prob,
         )
         logger.info("%d training rows with their %d-fold teacher-labelled copies", len(train), data_args.augment_copies)
+    if unlabeled is not None:
+        from datasets import concatenate_datasets
+
+        apply_unlabeled_rows(config, len(train), len(unlabeled))
+        extra = tokenize_split(unlabeled, data, tokenizer, data_args.max_length, gold_labels=False)
+        train = concatenate_datasets([train, extra])
     return data, teacher, tokenizer, student, train

@@ -13,7 +13,7 @@ import time
 
 from ..arguments import ModelArguments, Parsed, RunArguments
 from ..config import DistillationConfig
-from ..data import DataArguments
+from ..data import DataArguments, load_task_data, load_unlabeled
 from ..placement import is_main_process
 from ..report import headline
 from .distill import distill
@@ -30,6 +30,8 @@ def run(args: Parsed) -> dict:
 
     times = {"start": time.time()}
     teacher_dir, student_dir = args.teacher_dir, args.student_dir
+    if args.data.unlabeled_file:  # a bad file is refused before the teacher trains, not after
+        load_unlabeled(args.data, load_task_data(args.data))
     if not os.path.isfile(os.path.join(teacher_dir, "config.json")):
         if args.model.teacher is not None:
             raise FileNotFoundError(f"Teacher not found at {teacher_dir!r}; remove --teacher to train one.")
