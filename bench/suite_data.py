@@ -37,6 +37,8 @@ class Task:
     text_pair_column: str | None = None
     train_rows: int | None = None  # a seeded subset of this many training rows (None: all)
     validation_rows: int | None = None
+    unlabeled: str | None = None  # unlabelled texts under ../shared/data (the text column), for --unlabeled_file
+    unlabeled_rows: int | None = None  # a seeded subset of this many of them
     options: dict = field(default_factory=dict)  # extra hf-distill options (none: the default recipe decides)
 
     def column_options(self) -> list[str]:
@@ -56,9 +58,11 @@ TASKS = {
                  "sentence1", "score", "pearsonr", text_pair_column="sentence2"),
     "banking77": Task("banking77", "short texts, 77 classes, 10k rows", "banking77/train.csv", "banking77/test.csv",
                       "text", "category", "accuracy"),
-    # Long reviews (median ~230 words): a fixed subset of 4,000 training and 2,000 test reviews fits 2 cores.
-    "imdb": Task("imdb", "long reviews, binary, 4k of 25k rows", "imdb/train.jsonl", "imdb/test.jsonl",
-                 "text", "label", "accuracy", train_rows=4000, validation_rows=2000),
+    # Long reviews (median ~230 words): a fixed subset of 4,000 training and 2,000 test reviews fits 2 cores, and
+    # 12,000 of the 50,000 unlabelled reviews for the teacher to label (their cached outputs fit the disk).
+    "imdb": Task("imdb", "long reviews, binary, 4k of 25k rows (+ 12k of 50k unlabelled)", "imdb/train.jsonl",
+                 "imdb/test.jsonl", "text", "label", "accuracy", train_rows=4000, validation_rows=2000,
+                 unlabeled="imdb/unsup.jsonl", unlabeled_rows=12000),
 }
 
 
@@ -111,7 +115,9 @@ def prepare(task: Task, out_dir: str, held_out: int = 0, seed: int = 0) -> dict:
     """Write the task's rows as JSONL into `out_dir`: train.jsonl, validation.jsonl and, with `held_out`, a
     held-out slice of the training rows (heldout.jsonl) that train.jsonl then lacks.
 
-    Returns {"train", "validation", "heldout"} paths and the 0-based file-row indices of each ("rows")."""
+    With `task.unlabeled`: also unlabeled.jsonl, the task's text column of a seeded subset of those rows.
+
+    Returns {"train", "validation", "heldout", "unlabeled"} paths and the 0-based file-row indices of each ("rows")."""
     train = read_rows(os.path.join(SHARED, task.train))
     validation = read_rows(os.path.join(SHARED, task.validation))
     rng = np.random.default_rng(seed)
@@ -131,7 +137,15 @@ def prepare(task: Task, out_dir: str, held_out: int = 0, seed: int = 0) -> dict:
         "heldout": write_jsonl([_typed(train[i], task) for i in held], os.path.join(out_dir, "heldout.jsonl"))
         if held_out else None,
     }
-    return {**paths, "rows": {"train": kept, "validation": val_idx, "heldout": held}}
+    rows = {"train": kept, "validation": val_idx, "heldout": held}
+    paths["unlabeled"] = None
+    if task.unlabeled:
+        texts = read_rows(os.path.join(SHARED, task.unlabeled))
+        picked = np.random.default_rng(seed + 2).permutation(len(texts))
+        rows["unlabeled"] = sorted(picked[: task.unlabeled_rows or len(texts)].tolist())
+        paths["unlabeled"] = write_jsonl([{task.text_column: texts[i][task.text_column]} for i in rows["unlabeled"]],
+                                         os.path.join(out_dir, "unlabeled.jsonl"))
+    return {**paths, "rows": rows}
 
 
 def texts_and_labels(path: str, task: Task) -> tuple[list[str], list[str] | None, list]:

@@ -42,7 +42,8 @@ OUT_DIR = os.path.join(RESULTS, "tasks")
 WORK = os.path.join(suite_data.REPO, "runs", "tasks")
 RECIPE = os.path.join(suite_data.REPO, "recipes", "sst2_minilm.yaml")
 DATA_KEYS = ("task_name", "train_file", "validation_file", "class_names", "text_column", "text_pair_column",
-             "label_column", "max_length", "max_train_samples", "max_eval_samples")
+             "label_column", "max_length", "max_train_samples", "max_eval_samples", "unlabeled_file",
+             "max_unlabeled_samples")
 LABELS_ONLY = {"hard_label_weight": 1.0, "logit_weight": 0.0, "hidden_weight": 0.0, "attention_weight": 0.0}
 
 
@@ -83,6 +84,8 @@ def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
                   label_column=task.label_column)
     if task.text_pair_column:
         recipe["text_pair_column"] = task.text_pair_column
+    if info.get("unlabeled"):  # a data line: unlabelled texts the user has
+        recipe["unlabeled_file"] = info["unlabeled"]
     recipe.update(entry.options)
     recipe["latency_threads"] = 1  # the suite may share the 2 cores with another job: single-thread latency
     if smoke:
@@ -127,9 +130,10 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         return read_json(path)
     info = suite_data.prepare(entry.task, os.path.join(work, "data"), held_out=0, seed=0)
     if smoke:
-        for split in ("train", "validation"):
-            suite_data.write_jsonl(suite_data.read_rows(info[split])[:64], info[split])
-            info["rows"][split] = info["rows"][split][:64]
+        for split in ("train", "validation", *(["unlabeled"] if info.get("unlabeled") else [])):
+            step = max(1, len(info["rows"][split]) // 64)  # spread over the file: IMDB's is sorted by label
+            suite_data.write_jsonl(suite_data.read_rows(info[split])[::step][:64], info[split])
+            info["rows"][split] = info["rows"][split][::step][:64]
     recipe = write_recipe(entry, info, work, smoke)
     pipeline_json = os.path.join(work, "pipeline.json")
     seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
