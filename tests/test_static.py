@@ -154,11 +154,15 @@ def test_static_command_end_to_end(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"sentence": t, "label": ["negative", "positive"][y]}) + "\n"
                              for t, y in zip(texts, labels)))
+    unlabeled = tmp_path / "unlabeled.csv"
+    unlabeled.write_text("sentence\n" + "".join(t.replace(",", " ") + "\n" for t in _data(20)[0]))
     code = main(["static", "--teacher", str(teacher), "--train_file", str(train), "--output_dir", str(tmp_path / "o"),
-                 "--static_dim", "16", "--static_epochs", "2", "--static_augment_copies", "1", "--use_cpu", "true"])
+                 "--static_dim", "16", "--static_epochs", "2", "--static_augment_copies", "1", "--use_cpu", "true",
+                 "--unlabeled_file", str(unlabeled)])
     assert code == 0
     info = json.loads((tmp_path / "o" / "static" / "hf_distill_static.json").read_text())
     assert info["teacher_labelled_copies"] == info["train_texts"] and len(info["epochs"]) == 2
+    assert info["unlabeled_texts"] == 20
     files = set(os.listdir(tmp_path / "o" / "static"))
     assert {"model.safetensors", "head.safetensors", "tokenizer.json", "config.json"} <= files
 

@@ -1,5 +1,5 @@
 """`hf-distill static`: a static-embedding student (token vectors from the teacher, mean pooling, a small ReLU head),
-trained by logit KD from the teacher on the training texts and teacher-labelled copies; saved in
+trained by logit KD from the teacher on the training texts, teacher-labelled copies and any --unlabeled_file texts; saved in
 <output_dir>/static as a model2vec StaticModelPipeline (loads and predicts with model2vec alone).
 
     hf-distill static --config recipes/sst2_minilm.yaml --teacher runs/sst2_minilm/teacher --output_dir runs/sst2_minilm
@@ -35,7 +35,7 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
 
     from ..assets import resolve_model_path
     from ..augment import augment_texts, word_frequencies
-    from ..data import load_task_data
+    from ..data import load_task_data, load_unlabeled
     from ..labels import label_permutation, model_label_names
     from ..recipe import resolve_max_length
     from ..report import predict_logits
@@ -49,6 +49,8 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     if data.is_regression or data.kind.token_level or data.text_pair_column:
         what = "regression" if data.is_regression else data.kind.name if data.kind.token_level else "pairs"
         raise ValueError(f"The static student classifies single texts; this data is {what}.")
+    unlabeled = load_unlabeled(data_args, data)
+    extra = [t.strip() if isinstance(t, str) else "" for t in unlabeled[data.text_column]] if unlabeled else []
     source = resolve_model_path(teacher_dir)
     teacher = load_teacher(source).float().eval()
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -63,12 +65,13 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     copies = [v for versions in augment_texts(train_texts, static_args.static_augment_copies, 0.1, 0.1,
                                                tokenizer.mask_token or "", rng, word_frequencies(train_texts))
               for v in versions] if static_args.static_augment_copies else []
-    all_texts = train_texts + copies
-    logger.info("static student: teacher logits on %d training texts and %d copies", len(train_texts), len(copies))
+    all_texts = train_texts + copies + extra
+    logger.info("static student: teacher logits on %d training texts, %d copies and %d unlabelled texts",
+                len(train_texts), len(copies), len(extra))
     torch.set_num_threads(os.cpu_count() or 1)
     max_length = resolve_max_length(data_args, data, tokenizer)
     teacher_logits = predict_logits(teacher, tokenizer, all_texts, max_length=max_length, batch_size=128)
-    gold = np.concatenate([labels[train_idx], np.full(len(copies), -100)])
+    gold = np.concatenate([labels[train_idx], np.full(len(copies) + len(extra), -100)])
     vectors = teacher_token_vectors(teacher, tokenizer, static_args.static_dim)
     rows = static_token_ids(tokenizer, all_texts)
     held_rows = static_token_ids(tokenizer, [texts[i] for i in held_idx])
@@ -78,6 +81,7 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
     save_static(model, tokenizer, model_label_names(teacher), output_dir, base_model=str(teacher_dir))
     info = {"teacher": str(teacher_dir), "dim": static_args.static_dim, "train_texts": len(train_texts),
             "augment_copies": static_args.static_augment_copies, "teacher_labelled_copies": len(copies),
+            "unlabeled_texts": len(extra),
             "held_out_rows": int(held), "temperature": static_args.static_temperature, "hidden": static_args.static_hidden,
             "kd_weight": static_args.static_kd_weight, "hard_label_weight": static_args.static_hard_label_weight,
             "epochs": history,
