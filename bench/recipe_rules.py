@@ -5,9 +5,12 @@
     python bench/recipe_rules.py --tasks stsb --candidates shipped,labels_shipped
     python bench/recipe_rules.py --summarise                                   # rebuild recipe_rules.md/.json
     python bench/recipe_rules.py --smoke --tasks stsb --candidates s2k          # a minutes-long check in /tmp
+    python bench/recipe_rules.py --tasks banking77_few --candidates teacher_lr1e-4,s2k_pre,s2k_pre_unlab \
+        --teacher_from teacher_lr1e-4                                           # unlabelled texts (~20 min)
 
 Per task: a seeded held-out slice of the training rows (800 for STS-B, 1,000 otherwise; `sst2_small`: 6,000 SST-2
-training rows and 1,000 held-out whole sentences with every phrase of them dropped from training), a teacher fine-tuned
+training rows and 1,000 held-out whole sentences with every phrase of them dropped from training; `banking77_few`: 2,000
+labelled BANKING77 training rows and the texts of the other 7,003 as --unlabeled_file), a teacher fine-tuned
 by `hf-distill train-teacher` from the PyPI MiniLM on the rest (3 epochs, lr 5e-5), then each candidate distils the
 same 3-layer student (cut from the teacher, `hf-distill distill` run as a user would, in its own process) and is
 scored once on the held-out rows. One file per task and candidate in bench/results/recipe_rules/ (skipped when
@@ -33,8 +36,9 @@ RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "recipe_rules")
 WORK = os.path.join(suite_data.REPO, "runs", "recipe_rules")
 BATCH = 32
-MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64, "sst2_mpnet": 64}
-HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000, "sst2_mpnet": 1000}
+MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64, "sst2_mpnet": 64, "banking77_few": 64}
+HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000, "sst2_mpnet": 1000, "banking77_few": 1000}
+FEW_LABELLED = 2000  # banking77_few: labelled training rows; the texts of the rest are unlabelled
 SST2_SMALL_ROWS = 6000
 MINILM_TEACHER = ["--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_num_train_epochs", "3",
                   "--teacher_learning_rate", "5e-5"]
@@ -71,6 +75,8 @@ CANDIDATES = {
     "labels_s2k": (LABELS, lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug": (dict(V3, augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # the same with the task's unlabelled texts (--unlabeled_file: teacher-labelled, teacher terms only), same steps
+    "s2k_pre_unlab": (dict(V3, init="pretrained", unlabeled=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     # the default recipe (pretrained cut) with teacher-labelled copies, without intermediate terms, on labels only
     "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s4k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 4000)),  # twice the step floor
@@ -102,6 +108,8 @@ def prepare_task(name: str, smoke: bool) -> dict:
         return _sst2_small(folder, smoke)
     if name == "sst2_mpnet":
         return _sst2_mpnet(folder, smoke)
+    if name == "banking77_few":
+        return _banking77_few(folder, smoke)
     task = suite_data.TASKS[name]
     held = HELD_OUT[name] if not smoke else 64
     info = suite_data.prepare(task, folder, held_out=held, seed=0)
@@ -153,6 +161,23 @@ def _sst2_mpnet(folder: str, smoke: bool) -> dict:
     typed = lambda i: {"sentence": rows[i]["sentence"], "label": int(rows[i]["label"])}  # noqa: E731
     info["heldout"] = suite_data.write_jsonl([typed(i) for i in held], os.path.join(folder, "heldout.jsonl"))
     info["rows"]["heldout"] = held
+    return {**info, "task": task}
+
+
+def _banking77_few(folder: str, smoke: bool) -> dict:
+    """BANKING77 with few labels: the held-out 1,000 rows as for `banking77`, then 2,000 labelled training rows (seeded)
+    and the texts of the other training rows, without their labels, as unlabeled.jsonl."""
+    task = suite_data.TASKS["banking77"]
+    info = suite_data.prepare(task, folder, held_out=HELD_OUT["banking77_few"] if not smoke else 64, seed=0)
+    rows = suite_data.read_rows(info["train"])
+    order = random.Random(0).sample(range(len(rows)), len(rows))
+    labelled = sorted(order[: FEW_LABELLED if not smoke else 256])
+    rest = sorted(order[FEW_LABELLED if not smoke else 256:])
+    suite_data.write_jsonl([rows[i] for i in labelled], info["train"])
+    info["unlabeled"] = suite_data.write_jsonl([{task.text_column: rows[i][task.text_column]} for i in rest],
+                                               os.path.join(folder, "unlabeled.jsonl"))
+    info["rows"]["unlabeled"] = [info["rows"]["train"][i] for i in rest]
+    info["rows"]["train"] = [info["rows"]["train"][i] for i in labelled]
     return {**info, "task": task}
 
 
@@ -230,8 +255,11 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     if settings.pop("augment", False):
         copies = aug_copies(n)
         argv += ["--augment_copies", str(copies)]
+    unlabeled = settings.pop("unlabeled", False)
+    if unlabeled:
+        argv += ["--unlabeled_file", info["unlabeled"]]
     if settings.pop("cache", False):
-        kind = f"aug{copies}" if copies else "plain"
+        kind = (f"aug{copies}" if copies else "plain") + ("_unlab" if unlabeled else "")
         kind += "".join(f"_{k.split('_')[1]}{settings[k]:g}" for k in ("augment_swap_prob", "augment_cross_prob")
                         if k in settings)
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
@@ -246,7 +274,7 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     with open(os.path.join(work, "student", "hf_distill.json")) as f:
         distilled = json.load(f)
     result = {"task": name, "candidate": cand, "teacher_from": teacher_from, "settings": CANDIDATES[cand][0],
-              "augment_copies": copies,
+              "augment_copies": copies, "unlabeled_rows": len(info["rows"]["unlabeled"]) if unlabeled else 0,
               "train_rows": n, "wall_s": seconds, "train_runtime_s": distilled.get("train_runtime_s"),
               "steps": steps, "heldout": score(os.path.join(work, "student"), info, MAX_LENGTH[name])}
     write_json(path, result)
