@@ -17,6 +17,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from hf_distill import DataArguments, DistillationConfig, load_task_data, load_teacher, student_from_teacher, tokenize_split
 from hf_distill.assets import minilm_l6_path, sst2_dir
+from hf_distill.placement import auto_bf16
 from hf_distill.report import evaluate_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,9 +41,11 @@ TEXTBREWER_MAPS = {
 # Recipe v3: v2 with the hidden-state term weighted 3 instead of 1, the best of five candidates on 1,000 held-out
 # training sentences (bench/recipe_candidates.py --held_out sentences, seed 42: 0.895 against v2's 0.887, lr 2e-4
 # 0.890, lr 3e-4 0.889, teacher-labelled augmentation 0.881). v2's runs are kept in results/quality/recipe_v2/.
+# On CPUs without native bf16 (no AMX or AVX512-BF16) autocast is emulated and many times slower: fp32 there.
+BF16 = auto_bf16(use_cpu=True)[0]
 HF_DISTILL_RECIPE = {
-    3: dict(num_train_epochs=4, learning_rate=1e-4, bf16=True),
-    2: dict(num_train_epochs=4, learning_rate=1e-4, bf16=True),
+    3: dict(num_train_epochs=4, learning_rate=1e-4, bf16=BF16),
+    2: dict(num_train_epochs=4, learning_rate=1e-4, bf16=BF16),
 }
 HF_DISTILL_LOSSES = dict(temperature=2.0, hard_label_weight=0.5, logit_weight=0.5, hidden_weight=3.0,
                          hidden_loss="mse", attention_weight=0.1, attention_loss="tinybert")

@@ -52,9 +52,9 @@ SETUP = {"sst2_mpnet": {"teacher_dir": os.path.join(SUITE_MPNET, "teacher"), "pr
 SHIPPED = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=1.0, attention_weight=0.1,
                attention_loss="tinybert", num_train_epochs=2, learning_rate=1e-4)
 V3 = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=3.0, attention_weight=0.1, attention_loss="tinybert",
-          learning_rate=1e-4, bf16="true", train_sampling_strategy="group_by_length", cache=True)
+          learning_rate=1e-4, bf16="auto", train_sampling_strategy="group_by_length", cache=True)
 LABELS = dict(hard_label_weight=1.0, logit_weight=0.0, hidden_weight=0.0, attention_weight=0.0, learning_rate=1e-4,
-              train_sampling_strategy="group_by_length", bf16="true")
+              train_sampling_strategy="group_by_length", bf16="auto")
 AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many (recipe.pair_copies)
 
 
@@ -292,7 +292,7 @@ def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir
     cmd = python_cmd("train-teacher", *data_options(info), "--max_length", str(MAX_LENGTH[name]),
                      "--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_learning_rate",
                      str(TEACHER_CANDIDATES[cand]), "--max_steps", str(steps), "--per_device_train_batch_size", str(BATCH),
-                     "--train_sampling_strategy", "group_by_length", "--bf16", "true", "--save_strategy", "no",
+                     "--train_sampling_strategy", "group_by_length", "--bf16", "auto", "--save_strategy", "no",
                      "--report_to", "none", "--use_cpu", "true", "--seed", "42", "--logging_steps", "100",
                      "--output_dir", out)
     seconds = run(cmd, os.path.join(out, "train_teacher.log"))

@@ -26,6 +26,7 @@ from .arguments import ExportArguments, ModelArguments, Parsed, RunArguments, St
 from .commands import COMMANDS
 from .config import DistillationConfig
 from .data import DataArguments
+from .placement import resolve_auto_precision
 from .search import SearchArguments
 
 STAGES = {name: command.SUMMARY for name, command in COMMANDS.items()}  # what `hf-distill --help` lists
@@ -79,7 +80,7 @@ def parse(argv: list[str]):
             match = difflib.get_close_matches(key, known_keys(), 1)
             raise ValueError(f"Unknown option --{key}" + (f" (did you mean --{match[0]}?)" if match else "") + ".")
     parser = HfArgumentParser(DATACLASSES)
-    return parser.parse_args_into_dataclasses(args=recipe_argv + rest)
+    return parser.parse_args_into_dataclasses(args=resolve_auto_precision(recipe_argv + rest))
 
 
 def run(stage: str, argv: list[str]) -> dict | str:
