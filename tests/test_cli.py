@@ -189,6 +189,7 @@ def test_distill_with_augmented_copies_caches_and_trains_on_them(tmp_path, pretr
     assert meta["source_rows"] == 24 + 2 * long_rows  # the copies were cached with the rows
     assert meta["num_rows"] > len({r["sentence"] for r in sentences(24)})
     info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert info["precision"] == "fp32"  # what it trained in, recorded for the card and bench/results
     assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1, "swap_prob": 0.0,
                                "cross_prob": 0.0}
     assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),

@@ -90,6 +90,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "max_length": data_args.max_length,
             "student_init": model_args.student_init,
             "learning_rate": config.learning_rate,
+            "precision": "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32",  # after `bf16: auto`
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
                         "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob,
                         "swap_prob": data_args.augment_swap_prob, "cross_prob": data_args.augment_cross_prob}
