@@ -5,8 +5,8 @@
     python bench/recipe_rules.py --tasks stsb --candidates shipped,labels_shipped
     python bench/recipe_rules.py --summarise                                   # rebuild recipe_rules.md/.json
     python bench/recipe_rules.py --smoke --tasks stsb --candidates s2k          # a minutes-long check in /tmp
-    python bench/recipe_rules.py --tasks banking77_few --candidates teacher_lr1e-4,s2k_pre,s2k_pre_unlab \
-        --teacher_from teacher_lr1e-4                                           # unlabelled texts (~20 min)
+    python bench/recipe_rules.py --tasks banking77_few --candidates teacher_lr1e-4,s2k_pre,s2k_pre_unlab,labels_s2k_pre \
+        --teacher_from teacher_lr1e-4                                           # unlabelled texts (~34 min in fp32)
 
 Per task: a seeded held-out slice of the training rows (800 for STS-B, 1,000 otherwise; `sst2_small`: 6,000 SST-2
 training rows and 1,000 held-out whole sentences with every phrase of them dropped from training; `banking77_few`: 2,000
@@ -314,7 +314,7 @@ def summarise(out_dir: str) -> None:
     cands = [r for r in rows if "candidate" in r]
     lines = ["# Recipe rules: candidates on held-out training rows (3-layer student)", "",
              "Teacher: the task's (3 epochs at 5e-5), or the teacher candidate named beside the candidate.", "",
-             "| task | candidate | steps | aug copies | held-out metric | teacher | retention | wall (s) |",
+             "| task | candidate | steps | aug copies / unlabelled rows | held-out metric | teacher | retention | wall (s) |",
              "|---|---|---|---|---|---|---|---|"]
     order = list(CANDIDATES)
     for r in sorted(cands, key=lambda r: (r["task"], r.get("teacher_from") or "",
@@ -324,9 +324,10 @@ def summarise(out_dir: str) -> None:
         teacher = source.get("heldout", {}).get(metric)
         value = r["heldout"][metric]
         label = f"{r['candidate']} (teacher {r['teacher_from']})" if r.get("teacher_from") else r["candidate"]
-        lines.append(f"| {r['task']} | {label} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+        extra = f"{r['augment_copies']}" + (f" / {r['unlabeled_rows']:,}" if r.get("unlabeled_rows") else "")
+        lines.append(f"| {r['task']} | {label} | {r['steps']} | {extra} | {metric} {value:.4f} | "
                      f"{teacher:.4f} | {value / teacher:.3f} | {r['wall_s']:.0f} |" if teacher else
-                     f"| {r['task']} | {label} | {r['steps']} | {r['augment_copies']} | {metric} {value:.4f} | "
+                     f"| {r['task']} | {label} | {r['steps']} | {extra} | {metric} {value:.4f} | "
                      f"- | - | {r['wall_s']:.0f} |")
     if teacher_cands:
         lines += ["", "## The teacher's learning rate (`train-teacher` from the PyPI MiniLM, >= 1 epoch and >= 2,000 steps)",

@@ -32,6 +32,10 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
   teacher also scores unrelated pairs; half the copies swapped instead: 0.811); single texts get
   none: on BANKING77 copies lost (0.873 against 0.894, same steps), and on held-out SST-2 sentences an earlier
   augmented candidate scored 0.881 against 0.887 (3 epochs with copies against 4 without).
+- **Unlabelled texts do not lengthen training** (`apply_unlabeled_rows`). Texts given by `--unlabeled_file` are
+  labelled by the teacher (only its terms train on them), and the epochs and the step floor count the labelled rows.
+  On BANKING77 with 2,000 labelled training rows and the other 7,003 training texts unlabelled (1,000 held out;
+  teacher 0.870), the same 2,000 steps: 0.856 with them, 0.848 without, labels alone 0.840.
 """
 
 from __future__ import annotations
