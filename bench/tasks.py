@@ -37,8 +37,6 @@ import suite_data
 import yaml
 from suite_data import python_cmd, run
 
-from hf_distill.placement import auto_bf16
-
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "tasks")
 WORK = os.path.join(suite_data.REPO, "runs", "tasks")
@@ -104,7 +102,7 @@ def recipe_hash() -> str:
     """sha256 of the shipped recipe's settings (its YAML parsed, so comments do not count), 12 hex digits.
 
     `bf16: auto` hashes as `true`, the setting the earlier rows ran under (auto gives true on the AMX CPUs they ran
-    on); the precision a row actually trained in is its file's "bf16".
+    on); the precision a row's student actually trained in is its file's "precision" (from its hf_distill.json).
     """
     with open(RECIPE) as f:
         settings = yaml.safe_load(f)
@@ -157,7 +155,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
         "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
         "train_s": {"teacher": pipeline["wall_time"]["teacher_s"], "hf_distill": pipeline["wall_time"]["distill_s"]},
-        "pipeline_wall_s": seconds, "recipe_sha256": recipe_hash(), "bf16": auto_bf16(use_cpu=True)[0],
+        "pipeline_wall_s": seconds, "recipe_sha256": recipe_hash(), "precision": distilled.get("precision"),
     }
     if kept_teacher_s is not None:  # the pipeline found the teacher: its time is the run that trained it
         result["train_s"]["teacher"], result["teacher_kept"] = kept_teacher_s, True

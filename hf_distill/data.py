@@ -41,6 +41,11 @@ def check_probabilities(mask_prob: float, replace_prob: float, names=("mask_prob
         raise ValueError(f"{names[0]} and {names[1]} must be >= 0 and sum to <= 1, got {mask_prob} and {replace_prob}.")
 
 
+def clean_texts(values) -> list[str]:
+    """Texts as the models see them: stripped, and a missing one (None, NaN in a csv) as ''."""
+    return [t.strip() if isinstance(t, str) else "" for t in values]
+
+
 def check_chances(**chances: float) -> None:
     """Raise ValueError unless every chance (keyword: how the caller calls it) is in [0, 1]."""
     if not all(0 <= value <= 1 for value in chances.values()):
@@ -534,11 +539,8 @@ def tokenize_split(split, data: TaskData, tokenizer, max_length: int, label2id: 
         return tokenize_words(split, data, tokenizer, max_length, perm, data.label_all_tokens)
 
     def encode(batch):
-        texts = batch[data.text_column]
-        pairs = batch[data.text_pair_column] if data.text_pair_column else None
-        texts = [t.strip() if isinstance(t, str) else "" for t in texts]
-        if pairs is not None:
-            pairs = [t.strip() if isinstance(t, str) else "" for t in pairs]
+        texts = clean_texts(batch[data.text_column])
+        pairs = clean_texts(batch[data.text_pair_column]) if data.text_pair_column else None
         enc = tokenizer(texts, pairs, truncation=True, max_length=max_length)
         if not gold_labels:  # no label column needed (unlabelled rows have none)
             enc["labels"] = [-100.0 if data.is_regression else -100] * len(texts)

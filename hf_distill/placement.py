@@ -15,6 +15,7 @@ import os
 import time
 
 import torch
+from transformers.hf_argparser import string_to_bool
 
 logger = logging.getLogger("hf_distill")
 
@@ -93,12 +94,12 @@ def resolve_auto_precision(argv: list[str]) -> list[str]:
              if item == "--bf16=auto" or (item == "--bf16" and i + 1 < len(argv) and argv[i + 1] == "auto")]
     if not autos:
         return argv
-    use_cpu = False
+    use_cpu = False  # read as HfArgumentParser reads a bool: a bare flag is true
     for i, item in enumerate(argv):
         if item == "--use_cpu":
-            use_cpu = i + 1 >= len(argv) or argv[i + 1].startswith("--") or argv[i + 1].lower() in ("true", "1", "yes")
+            use_cpu = i + 1 >= len(argv) or argv[i + 1].startswith("--") or string_to_bool(argv[i + 1])
         elif item.startswith("--use_cpu="):
-            use_cpu = item.split("=", 1)[1].lower() in ("true", "1", "yes")
+            use_cpu = string_to_bool(item.split("=", 1)[1])
     bf16, why = auto_bf16(use_cpu)
     logger.info("bf16: auto -> %s (%s)", str(bf16).lower(), why)
     for i in reversed(autos):

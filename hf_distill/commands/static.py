@@ -35,7 +35,7 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
 
     from ..assets import resolve_model_path
     from ..augment import augment_texts, word_frequencies
-    from ..data import load_task_data, load_unlabeled
+    from ..data import clean_texts, load_task_data, load_unlabeled
     from ..labels import label_permutation, model_label_names
     from ..recipe import resolve_max_length
     from ..report import predict_logits
@@ -50,12 +50,12 @@ def distill_static(data_args: DataArguments, static_args: StaticArguments, teach
         what = "regression" if data.is_regression else data.kind.name if data.kind.token_level else "pairs"
         raise ValueError(f"The static student classifies single texts; this data is {what}.")
     unlabeled = load_unlabeled(data_args, data)
-    extra = [t.strip() if isinstance(t, str) else "" for t in unlabeled[data.text_column]] if unlabeled else []
+    extra = clean_texts(unlabeled[data.text_column]) if unlabeled else []
     source = resolve_model_path(teacher_dir)
     teacher = load_teacher(source).float().eval()
     tokenizer = AutoTokenizer.from_pretrained(source)
     perm = label_permutation(data.label_names, teacher.config.label2id)
-    texts = [t.strip() if isinstance(t, str) else "" for t in data.train[data.text_column]]
+    texts = clean_texts(data.train[data.text_column])
     labels = np.array([perm[y] for y in data.train[data.label_column]])
     rng = np.random.default_rng(seed)
     held = min(static_args.static_held_out, len(texts) // 10)
