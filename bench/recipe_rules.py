@@ -7,10 +7,13 @@
     python bench/recipe_rules.py --smoke --tasks stsb --candidates s2k          # a minutes-long check in /tmp
     python bench/recipe_rules.py --tasks banking77_few --candidates teacher_lr1e-4,s2k_pre,s2k_pre_unlab,labels_s2k_pre \
         --teacher_from teacher_lr1e-4                                           # unlabelled texts (~34 min in fp32)
+    python bench/recipe_rules.py --tasks sst2_full --candidates teacher_lr5e-5,e2_pre,s4k_pre \
+        --teacher_from teacher_lr5e-5                                           # epochs on large data (~42 min in fp32)
 
 Per task: a seeded held-out slice of the training rows (800 for STS-B, 1,000 otherwise; `sst2_small`: 6,000 SST-2
-training rows and 1,000 held-out whole sentences with every phrase of them dropped from training; `banking77_few`: 2,000
-labelled BANKING77 training rows and the texts of the other 7,003 as --unlabeled_file), a teacher fine-tuned
+training rows and 1,000 held-out whole sentences with every phrase of them dropped from training; `sst2_full`: every
+SST-2 training row but 1,000 such sentences and their phrases; `banking77_few`: 2,000 labelled BANKING77 training rows
+and the texts of the other 7,003 as --unlabeled_file), a teacher fine-tuned
 by `hf-distill train-teacher` from the PyPI MiniLM on the rest (3 epochs, lr 5e-5), then each candidate distils the
 same 3-layer student (cut from the teacher, `hf-distill distill` run as a user would, in its own process) and is
 scored once on the held-out rows. One file per task and candidate in bench/results/recipe_rules/ (skipped when
@@ -36,8 +39,9 @@ RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "recipe_rules")
 WORK = os.path.join(suite_data.REPO, "runs", "recipe_rules")
 BATCH = 32
-MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64, "sst2_mpnet": 64, "banking77_few": 64}
-HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000, "sst2_mpnet": 1000, "banking77_few": 1000}
+MAX_LENGTH = {"stsb": 128, "banking77": 64, "sst2_small": 64, "sst2_mpnet": 64, "banking77_few": 64, "sst2_full": 64}
+HELD_OUT = {"stsb": 800, "banking77": 1000, "sst2_small": 1000, "sst2_mpnet": 1000, "banking77_few": 1000,
+            "sst2_full": 1000}
 FEW_LABELLED = 2000  # banking77_few: labelled training rows; the texts of the rest are unlabelled
 SST2_SMALL_ROWS = 6000
 MINILM_TEACHER = ["--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_num_train_epochs", "3",
@@ -80,6 +84,8 @@ CANDIDATES = {
     # the default recipe (pretrained cut) with teacher-labelled copies, without intermediate terms, on labels only
     "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s4k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 4000)),  # twice the step floor
+    # large data: 2 epochs instead of 4 and no step floor (a lower bound on the rule max(2 epochs, 4,000 steps))
+    "e2_pre": (dict(V3, init="pretrained"), lambda n: 2 * steps_per_epoch(n)),
     "s4k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 4000)),
     # sentence pairs: copies with their texts swapped, or with another row's second text (unrelated pairs)
     "s2k_pre_aug_swap": (dict(V3, init="pretrained", augment=True, augment_swap_prob=0.5),
@@ -110,6 +116,8 @@ def prepare_task(name: str, smoke: bool) -> dict:
         return _sst2_mpnet(folder, smoke)
     if name == "banking77_few":
         return _banking77_few(folder, smoke)
+    if name == "sst2_full":
+        return _sst2_full(folder, smoke)
     task = suite_data.TASKS[name]
     held = HELD_OUT[name] if not smoke else 64
     info = suite_data.prepare(task, folder, held_out=held, seed=0)
@@ -133,10 +141,24 @@ def _sst2_small(folder: str, smoke: bool) -> dict:
     held_text = "\n".join(f" {texts[i]} " for i in held)
     pool = [i for i, t in enumerate(texts) if f" {t} " not in held_text]
     train = sorted(rng.sample(pool, SST2_SMALL_ROWS if not smoke else 256))
+    return _write_sst2(folder, rows, train, held)
+
+
+def _write_sst2(folder: str, rows: list[dict], train: list[int], held: list[int]) -> dict:
+    """train.jsonl and heldout.jsonl from SST-2 training rows (indices into `rows`), labels as ints."""
     typed = lambda i: {"sentence": rows[i]["sentence"], "label": int(rows[i]["label"])}  # noqa: E731
     paths = {"train": suite_data.write_jsonl([typed(i) for i in train], os.path.join(folder, "train.jsonl")),
              "heldout": suite_data.write_jsonl([typed(i) for i in held], os.path.join(folder, "heldout.jsonl"))}
-    return {**paths, "validation": None, "rows": {"train": train, "heldout": held}, "task": task}
+    return {**paths, "validation": None, "rows": {"train": train, "heldout": held}, "task": suite_data.TASKS["sst2"]}
+
+
+def _sst2_full(folder: str, smoke: bool) -> dict:
+    """Every SST-2 training row but 1,000 held-out whole sentences and their phrases (as `sst2_small` holds out):
+    the main job's data, for rules that only large data reaches (epochs above the step floor)."""
+    rows = suite_data.read_rows(os.path.join(suite_data.SHARED, suite_data.TASKS["sst2"].train))
+    train, held = suite_data.sst2_held_out_sentences([r["sentence"] for r in rows], HELD_OUT["sst2_full"] if not smoke
+                                                     else 64, seed=0)
+    return _write_sst2(folder, rows, train[:256] if smoke else train, held)
 
 
 def _sst2_mpnet(folder: str, smoke: bool) -> dict:
