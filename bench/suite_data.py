@@ -37,7 +37,8 @@ class Task:
     text_pair_column: str | None = None
     train_rows: int | None = None  # a seeded subset of this many training rows (None: all)
     validation_rows: int | None = None
-    unlabeled: str | None = None  # unlabelled texts under ../shared/data (the text column), for --unlabeled_file
+    unlabeled: str | None = None  # unlabelled texts under ../shared/data (the text column), for --unlabeled_file;
+    # the training file itself: texts of its rows outside the labelled subset
     unlabeled_rows: int | None = None  # a seeded subset of this many of them
     options: dict = field(default_factory=dict)  # extra hf-distill options (none: the default recipe decides)
 
@@ -115,7 +116,8 @@ def prepare(task: Task, out_dir: str, held_out: int = 0, seed: int = 0) -> dict:
     """Write the task's rows as JSONL into `out_dir`: train.jsonl, validation.jsonl and, with `held_out`, a
     held-out slice of the training rows (heldout.jsonl) that train.jsonl then lacks.
 
-    With `task.unlabeled`: also unlabeled.jsonl, the task's text column of a seeded subset of those rows.
+    With `task.unlabeled`: also unlabeled.jsonl, the task's text column of a seeded subset of those rows (when they
+    are the training file's, of the rows neither in train.jsonl nor held out).
 
     Returns {"train", "validation", "heldout", "unlabeled"} paths and the 0-based file-row indices of each ("rows")."""
     train = read_rows(os.path.join(SHARED, task.train))
@@ -141,8 +143,11 @@ def prepare(task: Task, out_dir: str, held_out: int = 0, seed: int = 0) -> dict:
     paths["unlabeled"] = None
     if task.unlabeled:
         texts = read_rows(os.path.join(SHARED, task.unlabeled))
-        picked = np.random.default_rng(seed + 2).permutation(len(texts))
-        rows["unlabeled"] = sorted(picked[: task.unlabeled_rows or len(texts)].tolist())
+        pool = np.arange(len(texts))
+        if task.unlabeled == task.train:  # the training file's other rows: no labelled or held-out row twice
+            pool = np.setdiff1d(pool, kept + held)
+        picked = np.random.default_rng(seed + 2).permutation(pool)
+        rows["unlabeled"] = sorted(picked[: task.unlabeled_rows or len(pool)].tolist())
         paths["unlabeled"] = write_jsonl([{task.text_column: texts[i][task.text_column]} for i in rows["unlabeled"]],
                                          os.path.join(out_dir, "unlabeled.jsonl"))
     return {**paths, "rows": rows}

