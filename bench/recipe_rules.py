@@ -131,16 +131,11 @@ def prepare_task(name: str, smoke: bool) -> dict:
 def _sst2_small(folder: str, smoke: bool) -> dict:
     """6,000 random SST-2 training rows; held out: 1,000 whole sentences (>= 15 words, inside no other row), every
     training row that is one of their phrases dropped (otherwise a held-out sentence's phrases leak its label)."""
-    task = suite_data.TASKS["sst2"]
-    rows = suite_data.read_rows(os.path.join(suite_data.SHARED, task.train))
-    texts = [" ".join(r["sentence"].split()) for r in rows]
-    corpus = "\n".join(f" {t} " for t in texts)
+    rows = suite_data.read_rows(os.path.join(suite_data.SHARED, suite_data.TASKS["sst2"].train))
     rng = random.Random(0)
-    long_ones = [i for i, t in enumerate(texts) if len(t.split()) >= 15 and corpus.count(f" {t} ") == 1]
-    held = sorted(rng.sample(long_ones, HELD_OUT["sst2_small"] if not smoke else 64))
-    held_text = "\n".join(f" {texts[i]} " for i in held)
-    pool = [i for i, t in enumerate(texts) if f" {t} " not in held_text]
-    train = sorted(rng.sample(pool, SST2_SMALL_ROWS if not smoke else 256))
+    pool, held = suite_data.sst2_held_out_sentences([r["sentence"] for r in rows], HELD_OUT["sst2_small"] if not smoke
+                                                    else 64, rng=rng)
+    train = sorted(rng.sample(pool, SST2_SMALL_ROWS if not smoke else 256))  # the same generator, drawn on
     return _write_sst2(folder, rows, train, held)
 
 

@@ -67,18 +67,19 @@ TASKS = {
 }
 
 
-def sst2_held_out_sentences(texts: list[str], count: int = 1000, min_words: int = 15,
-                             seed: int = 0) -> tuple[list[int], list[int]]:
+def sst2_held_out_sentences(texts: list[str], count: int = 1000, min_words: int = 15, seed: int = 0,
+                             rng=None) -> tuple[list[int], list[int]]:
     """(training rows, held-out rows) as indices into SST-2's training `texts`, whose rows are the phrases of parse
     trees: `count` rows of >= `min_words` words that no other row contains (whole sentences), and every row that is
     not one of their phrases (matched on word boundaries). A random held-out row would have its own phrases trained
-    on and score ~9 points above the validation sentences."""
+    on and score ~9 points above the validation sentences. `rng` (a `random.Random`, else one seeded by `seed`)
+    draws them, and a caller may go on drawing from it."""
     import random
 
     texts = [" ".join(t.split()) for t in texts]
     corpus = "\n".join(f" {t} " for t in texts)
     candidates = [i for i, t in enumerate(texts) if len(t.split()) >= min_words and corpus.count(f" {t} ") == 1]
-    picked = sorted(random.Random(seed).sample(candidates, count))
+    picked = sorted((rng or random.Random(seed)).sample(candidates, count))
     held = "\n".join(f" {texts[i]} " for i in picked)
     return [i for i, t in enumerate(texts) if f" {t} " not in held], picked
 
@@ -142,10 +143,9 @@ def prepare(task: Task, out_dir: str, held_out: int = 0, seed: int = 0) -> dict:
     rows = {"train": kept, "validation": val_idx, "heldout": held}
     paths["unlabeled"] = None
     if task.unlabeled:
-        texts = read_rows(os.path.join(SHARED, task.unlabeled))
-        pool = np.arange(len(texts))
-        if task.unlabeled == task.train:  # the training file's other rows: no labelled or held-out row twice
-            pool = np.setdiff1d(pool, kept + held)
+        own = task.unlabeled == task.train  # the training file's other rows: no labelled or held-out row twice
+        texts = train if own else read_rows(os.path.join(SHARED, task.unlabeled))
+        pool = np.setdiff1d(np.arange(len(texts)), kept + held) if own else np.arange(len(texts))
         picked = np.random.default_rng(seed + 2).permutation(pool)
         rows["unlabeled"] = sorted(picked[: task.unlabeled_rows or len(pool)].tolist())
         paths["unlabeled"] = write_jsonl([{task.text_column: texts[i][task.text_column]} for i in rows["unlabeled"]],

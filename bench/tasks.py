@@ -213,10 +213,9 @@ def summarise(out_dir: str, results_dir: str) -> dict:
                      f"{r['max_length']} | {times} |")
     lines += ["", "Options beyond the data lines:"] + [f"- {r['task']}: {r['why_options']}" for r in rows if r["why_options"]]
     current = recipe_hash()
-    stale = [r["task"] for r in rows if r.get("recipe_sha256") != current
-             and (r.get("recipe_sha256"), current) not in SAME_RUNS]
-    same = sorted({SAME_RUNS[(r.get("recipe_sha256"), current)] for r in rows
-                   if (r.get("recipe_sha256"), current) in SAME_RUNS})
+    edit = {r["task"]: SAME_RUNS.get((r.get("recipe_sha256"), current)) for r in rows}  # a same-run edit, if any
+    stale = [r["task"] for r in rows if r.get("recipe_sha256") != current and not edit[r["task"]]]
+    same = sorted({e for e in edit.values() if e})
     if same:
         lines += ["", "Recipe edits since some rows ran that run them the same: " + "; ".join(same) + "."]
     if stale:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import torch
 
 from .architectures import unwrap
-from .placement import HALF_DTYPES
+from .placement import HALF_DTYPES, precision_of
 from .tasks import task_of_model
 from .teacher import LiveTeacher, TeacherNeeds, TeacherOutputs, forward_arg_names, load_teacher
 
@@ -576,7 +576,7 @@ def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir
         max_length=data_args.max_length,
         batch_size=config.per_device_eval_batch_size,
         device=config.device,
-        autocast_dtype=HALF_DTYPES.get("bf16" if config.bf16 else "fp16" if config.fp16 else "no"),
+        autocast_dtype=HALF_DTYPES.get(precision_of(config)),
     )
 
 

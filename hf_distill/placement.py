@@ -84,6 +84,11 @@ def auto_bf16(use_cpu: bool) -> tuple[bool, str]:
     return speedup >= BF16_MIN_SPEEDUP, f"bf16 autocast measured {speedup:.2f}x the speed of fp32 on this CPU"
 
 
+def precision_of(args) -> str:
+    """"bf16", "fp16" or "fp32": what TrainingArguments `args` train in (after `bf16: auto` is resolved)."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+
 def resolve_auto_precision(argv: list[str]) -> list[str]:
     """`--bf16 auto` (or `--bf16=auto`) in an argument list -> `--bf16 true|false` by `auto_bf16`, before parsing.
 

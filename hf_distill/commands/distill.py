@@ -17,7 +17,7 @@ from ..assets import resolve_model_path
 from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
-from ..placement import is_main_process
+from ..placement import is_main_process, precision_of
 from ..recipe import apply_pair_augmentation, apply_token_rule, apply_unlabeled_rows, resolve_max_length
 from ..student import build_student
 from ..tasks import task_of_model
@@ -90,7 +90,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "max_length": data_args.max_length,
             "student_init": model_args.student_init,
             "learning_rate": config.learning_rate,
-            "precision": "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32",  # after `bf16: auto`
+            "precision": precision_of(config),  # after `bf16: auto`
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
                         "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob,
                         "swap_prob": data_args.augment_swap_prob, "cross_prob": data_args.augment_cross_prob}
