@@ -9,6 +9,12 @@
         --teacher_from teacher_lr1e-4                                           # unlabelled texts (~34 min in fp32)
     python bench/recipe_rules.py --tasks sst2_full --candidates teacher_lr5e-5,e2_pre,s4k_pre \
         --teacher_from teacher_lr5e-5                                           # epochs on large data (~42 min in fp32)
+    python bench/recipe_rules.py --tasks stsb --candidates teacher_lr1e-4_fp32  # STS-B's teacher in fp32 (20 min)
+    python bench/recipe_rules.py --tasks stsb --teacher_from teacher_lr1e-4_fp32 --candidates \
+        s2k_pre_aug_cross,s2k_pre_aug_cross_logit2,s2k_pre_aug12_cross,s2k_pre_aug_cross_noatt  # pairs (~50 min in fp32)
+    python bench/recipe_rules.py --tasks stsb --teacher_from teacher_lr1e-4_fp32 --candidates s2k_pre_aug_cross_lr2e-4
+    python bench/recipe_rules.py --tasks stsb --teacher_from teacher_lr1e-4_fp32 \
+        --fit s2k_pre_aug_cross,s2k_pre_aug_cross_noatt   # student vs teacher on its training rows (recipe_rules/fit/)
 
 Per task: a seeded held-out slice of the training rows (800 for STS-B, 1,000 otherwise; `sst2_small`: 6,000 SST-2
 training rows and 1,000 held-out whole sentences with every phrase of them dropped from training; `sst2_full`: every
@@ -92,6 +98,20 @@ CANDIDATES = {
                          lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre_aug_cross": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2),
                           lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # sentence pairs, beside the recipe's (6 copies, a fifth crossed): twice the copies (12), twice the crossed share
+    # (0.4), the logit term (teacher's score, MSE for regression) at 2 instead of 0.5, or no attention term (at 0.1 it
+    # was ~45% of the logged loss on STS-B pairs), or the student's learning rate at 2e-4 (the recipe's student matched
+    # its teacher's scores on its own training pairs at Pearson 0.962 only: it underfits them; `--fit`)
+    "s2k_pre_aug12_cross": (dict(V3, init="pretrained", augment=True, copies=12, augment_cross_prob=0.2),
+                            lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.4),
+                           lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross_logit2": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, logit_weight=2.0),
+                                 lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross_noatt": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0),
+                                lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross_lr2e-4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, learning_rate=2e-4),
+                                 lambda n: max(4 * steps_per_epoch(n), 2000)),
     # the default recipe with the student's word embeddings frozen (1.3-1.8x faster cached steps on 2 cores)
     "s2k_pre_frozen": (dict(V3, init="pretrained", freeze_word_embeddings="true"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),
@@ -105,7 +125,10 @@ CANDIDATES = {
 }
 # Teacher candidates: `train-teacher` from the PyPI MiniLM as the recipe runs it (>= 1 epoch and >= 2,000 steps),
 # at each learning rate, scored on the same held-out rows.
-TEACHER_CANDIDATES = {"teacher_lr5e-5": 5e-5, "teacher_lr1e-4": 1e-4, "teacher_lr2e-4": 2e-4}
+TEACHER_CANDIDATES = {"teacher_lr5e-5": 5e-5, "teacher_lr1e-4": 1e-4, "teacher_lr2e-4": 2e-4, "teacher_lr1e-4_fp32": 1e-4}
+# precision (--bf16) where not `auto`: the fp32 teacher repeats teacher_lr1e-4, trained in bf16 on an AMX CPU, on a CPU
+# without bf16 (an AVX2 EPYC), so that its students are compared with a baseline distilled on the same machine
+TEACHER_BF16 = {"teacher_lr1e-4_fp32": "false"}
 
 
 def prepare_task(name: str, smoke: bool) -> dict:
@@ -269,8 +292,9 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         argv += ["--student_init", "pretrained", "--pretrained_model",
                  SETUP.get(name, {}).get("pretrained", "pypi:all-MiniLM-L6-v2")]
     copies = 0
+    fixed_copies = settings.pop("copies", None)
     if settings.pop("augment", False):
-        copies = aug_copies(n)
+        copies = fixed_copies or aug_copies(n)
         argv += ["--augment_copies", str(copies)]
     unlabeled = settings.pop("unlabeled", False)
     if unlabeled:
@@ -298,6 +322,37 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     print(json.dumps(result), flush=True)
 
 
+def fit(name: str, cand: str, info: dict, teacher_from: str, out_dir: str, rows: int = 800) -> dict:
+    """How closely a regression candidate's student follows its teacher (Pearson of their scores) on `rows` of its own
+    training rows (seeded) and on the held-out rows: whether it underfits the teacher or fails to generalise."""
+    import numpy as np
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_distill.report import predict_logits
+
+    task, max_length = info["task"], MAX_LENGTH[name]
+    models = {"teacher": os.path.join(WORK, name, teacher_from, "teacher"),
+              "student": os.path.join(WORK, name, f"{cand}__{teacher_from}", "student")}
+    train = suite_data.read_rows(info["train"])
+    pick = np.random.default_rng(0).choice(len(train), min(rows, len(train)), replace=False)
+    result = {"task": name, "fit_of": cand, "teacher_from": teacher_from, "train_rows_scored": len(pick)}
+    for split, path in (("train", info["train"]), ("heldout", info["heldout"])):
+        texts, pairs, labels = suite_data.texts_and_labels(path, task)
+        idx = pick if split == "train" else np.arange(len(texts))
+        texts, labels = [texts[i] for i in idx], np.array([float(labels[i]) for i in idx])
+        pairs = [pairs[i] for i in idx] if pairs else None
+        scores = {}
+        for who, folder in models.items():
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            scores[who] = predict_logits(model, AutoTokenizer.from_pretrained(folder), texts, pairs, max_length)[:, 0]
+        r = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
+        result[split] = {"teacher_vs_gold": r(scores["teacher"], labels), "student_vs_gold": r(scores["student"], labels),
+                         "student_vs_teacher": r(scores["student"], scores["teacher"])}
+    write_json(os.path.join(out_dir, "fit", f"{name}_{cand}__{teacher_from}.json"), result)
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir: str) -> None:
     """`train-teacher` from the PyPI MiniLM at the candidate's learning rate, >= 1 epoch and >= 2,000 steps."""
     path = os.path.join(out_dir, f"{name}_{cand}.json")
@@ -309,9 +364,9 @@ def run_teacher_candidate(name: str, cand: str, info: dict, smoke: bool, out_dir
     cmd = python_cmd("train-teacher", *data_options(info), "--max_length", str(MAX_LENGTH[name]),
                      "--pretrained_model", "pypi:all-MiniLM-L6-v2", "--teacher_learning_rate",
                      str(TEACHER_CANDIDATES[cand]), "--max_steps", str(steps), "--per_device_train_batch_size", str(BATCH),
-                     "--train_sampling_strategy", "group_by_length", "--bf16", "auto", "--save_strategy", "no",
-                     "--report_to", "none", "--use_cpu", "true", "--seed", "42", "--logging_steps", "100",
-                     "--output_dir", out)
+                     "--train_sampling_strategy", "group_by_length", "--bf16", TEACHER_BF16.get(cand, "auto"),
+                     "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true", "--seed", "42",
+                     "--logging_steps", "100", "--output_dir", out)
     seconds = run(cmd, os.path.join(out, "train_teacher.log"))
     result = {"task": name, "teacher_candidate": cand, "teacher_learning_rate": TEACHER_CANDIDATES[cand],
               "steps": steps, "train_rows": len(info["rows"]["train"]), "wall_s": seconds,
@@ -351,7 +406,8 @@ def summarise(out_dir: str) -> None:
                   "", "| task | teacher learning rate | steps | held-out metric | wall (s) |", "|---|---|---|---|---|"]
         for r in sorted(teacher_cands, key=lambda r: (r["task"], r["teacher_learning_rate"])):
             metric = "pearsonr" if "pearsonr" in r["heldout"] else "accuracy"
-            lines.append(f"| {r['task']} | {r['teacher_learning_rate']:g} | {r['steps']} | {metric} "
+            fp32 = " (fp32)" if TEACHER_BF16.get(r["teacher_candidate"]) == "false" else ""
+            lines.append(f"| {r['task']} | {r['teacher_learning_rate']:g}{fp32} | {r['steps']} | {metric} "
                          f"{r['heldout'][metric]:.4f} | {r['wall_s']:.0f} |")
     with open(os.path.join(os.path.dirname(out_dir), "recipe_rules.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -367,6 +423,8 @@ def main():
     parser.add_argument("--teacher_from", default=None, choices=list(TEACHER_CANDIDATES),
                         help="distil from this teacher candidate's teacher (run it first) instead of the task's "
                              "3-epoch 5e-5 teacher")
+    parser.add_argument("--fit", default=None, help="regression candidates (comma-separated) already run from "
+                        "--teacher_from: Pearson of student and teacher scores on training and held-out rows")
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="256 rows, 30 steps, results in /tmp")
     args = parser.parse_args()
@@ -374,6 +432,12 @@ def main():
     out_dir = OUT_DIR
     if args.smoke:
         WORK, out_dir = "/tmp/recipe_rules_smoke/work", "/tmp/recipe_rules_smoke/results"
+    if args.fit:
+        for name in args.tasks.split(","):
+            info = prepare_task(name, args.smoke)
+            for cand in args.fit.split(","):
+                fit(name, cand, info, args.teacher_from, out_dir)
+        return
     if not args.summarise:
         for name in args.tasks.split(","):
             info = prepare_task(name, args.smoke)

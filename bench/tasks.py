@@ -45,13 +45,19 @@ DATA_KEYS = ("task_name", "train_file", "validation_file", "class_names", "text_
              "label_column", "max_length", "max_train_samples", "max_eval_samples", "unlabeled_file",
              "max_unlabeled_samples")
 LABELS_ONLY = {"hard_label_weight": 1.0, "logit_weight": 0.0, "hidden_weight": 0.0, "attention_weight": 0.0}
-# Recipe edits that run every suite row the same (so its file still stands for the shipped recipe):
-# (hash before, hash after) -> the edit and why no row changes.
+# Recipe edits that run suite rows the same (so their files still stand for the shipped recipe):
+# (hash before, hash after) -> the edits and why the rows do not change. PAIR_ONLY: edits that do change the rows of
+# sentence pairs (those stay stale until rerun).
+EPOCHS_FLOOR = ("num_train_epochs 4 -> 2: every suite task has under 32k training rows, so its students train the "
+                "4,000-step floor (min_train_steps; sst2_mpnet its own 1,000) either way")
+PAIR_RULE = ("pair_attention_weight 0 (the pair rule: no attention term for sentence pairs): it changes the "
+             "sentence-pair rows only (stsb), not the single-text ones")
 SAME_RUNS = {
-    ("d22f484c09ee", "de13f3170429"): "num_train_epochs 4 -> 2: every suite task has under 32k training rows, so its "
-                                      "students train the 4,000-step floor (min_train_steps; sst2_mpnet its own 1,000) "
-                                      "either way",
+    ("d22f484c09ee", "de13f3170429"): (EPOCHS_FLOOR,),
+    ("d22f484c09ee", "ccd6ad636855"): (EPOCHS_FLOOR, PAIR_RULE),  # single-text rows only: stsb reruns
+    ("de13f3170429", "ccd6ad636855"): (PAIR_RULE,),
 }
+PAIR_ONLY = {PAIR_RULE}
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,13 @@ def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
     with open(path, "w") as f:
         yaml.safe_dump(recipe, f, sort_keys=False)
     return path
+
+
+def same_run_edits(row: dict, current: str) -> tuple[str, ...]:
+    """The recipe edits between the settings `row` ran under and `current` if they run it the same, else ()."""
+    edits = SAME_RUNS.get((row.get("recipe_sha256"), current), ())
+    pairs = row["task"] in SUITE and SUITE[row["task"]].task.text_pair_column is not None
+    return () if pairs and PAIR_ONLY & set(edits) else edits
 
 
 def recipe_hash() -> str:
@@ -213,9 +226,9 @@ def summarise(out_dir: str, results_dir: str) -> dict:
                      f"{r['max_length']} | {times} |")
     lines += ["", "Options beyond the data lines:"] + [f"- {r['task']}: {r['why_options']}" for r in rows if r["why_options"]]
     current = recipe_hash()
-    edit = {r["task"]: SAME_RUNS.get((r.get("recipe_sha256"), current)) for r in rows}  # a same-run edit, if any
+    edit = {r["task"]: same_run_edits(r, current) for r in rows}
     stale = [r["task"] for r in rows if r.get("recipe_sha256") != current and not edit[r["task"]]]
-    same = sorted({e for e in edit.values() if e})
+    same = sorted({e for edits in edit.values() if edits for e in edits})
     if same:
         lines += ["", "Recipe edits since some rows ran that run them the same: " + "; ".join(same) + "."]
     if stale:
