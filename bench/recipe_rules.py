@@ -331,8 +331,10 @@ def fit(name: str, cand: str, info: dict, teacher_from: str, out_dir: str, rows:
     from hf_distill.report import predict_logits
 
     task, max_length = info["task"], MAX_LENGTH[name]
-    models = {"teacher": os.path.join(WORK, name, teacher_from, "teacher"),
-              "student": os.path.join(WORK, name, f"{cand}__{teacher_from}", "student")}
+    folders = {"teacher": os.path.join(WORK, name, teacher_from, "teacher"),
+               "student": os.path.join(WORK, name, f"{cand}__{teacher_from}", "student")}
+    models = {who: (AutoModelForSequenceClassification.from_pretrained(folder), AutoTokenizer.from_pretrained(folder))
+              for who, folder in folders.items()}  # loaded once for both splits
     train = suite_data.read_rows(info["train"])
     pick = np.random.default_rng(0).choice(len(train), min(rows, len(train)), replace=False)
     result = {"task": name, "fit_of": cand, "teacher_from": teacher_from, "train_rows_scored": len(pick)}
@@ -341,10 +343,8 @@ def fit(name: str, cand: str, info: dict, teacher_from: str, out_dir: str, rows:
         idx = pick if split == "train" else np.arange(len(texts))
         texts, labels = [texts[i] for i in idx], np.array([float(labels[i]) for i in idx])
         pairs = [pairs[i] for i in idx] if pairs else None
-        scores = {}
-        for who, folder in models.items():
-            model = AutoModelForSequenceClassification.from_pretrained(folder)
-            scores[who] = predict_logits(model, AutoTokenizer.from_pretrained(folder), texts, pairs, max_length)[:, 0]
+        scores = {who: predict_logits(model, tokenizer, texts, pairs, max_length)[:, 0]
+                  for who, (model, tokenizer) in models.items()}
         r = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
         result[split] = {"teacher_vs_gold": r(scores["teacher"], labels), "student_vs_gold": r(scores["student"], labels),
                          "student_vs_teacher": r(scores["student"], scores["teacher"])}

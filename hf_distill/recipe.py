@@ -122,6 +122,18 @@ def apply_unlabeled_rows(config, rows: int, unlabeled_rows: int) -> None:
                     "training rows", unlabeled_rows, rows)
 
 
+def _override(config, prefix: str, names: tuple[str, ...], what: str) -> bool:
+    """Set each of `names` on `config` to `config.<prefix>_<name>` where that is set and differs; log as `what`."""
+    changed = False
+    for name in names:
+        value = getattr(config, f"{prefix}_{name}")
+        if value is not None and value != getattr(config, name):
+            logger.info("%s rule: %s %s for %s (was %s)", prefix, name, value, what, getattr(config, name))
+            setattr(config, name, value)
+            changed = True
+    return changed
+
+
 def apply_token_rule(data, config) -> bool:
     """The token rule: for per-token tasks (token classification, QA), `config.token_hidden_weight`,
     `token_attention_weight` and `token_min_train_steps` (where set) replace hidden_weight, attention_weight and
@@ -130,26 +142,22 @@ def apply_token_rule(data, config) -> bool:
     1.2 points on 2,000. Returns whether it changed anything."""
     if not data.kind.token_level:
         return False
-    changed = False
-    for name in ("hidden_weight", "attention_weight", "min_train_steps"):
-        value = getattr(config, f"token_{name}")
-        if value is not None and value != getattr(config, name):
-            logger.info("token rule: %s %s for %s data (was %s)", name, value, data.kind.name, getattr(config, name))
-            setattr(config, name, value)
-            changed = True
-    return changed
+    return _override(config, "token", ("hidden_weight", "attention_weight", "min_train_steps"), f"{data.kind.name} data")
 
 
 def apply_pair_rule(data, config) -> bool:
     """The pair rule's loss half: for sentence-pair sequence tasks, `config.pair_attention_weight` (where set) replaces
     attention_weight (the module's docstring has the evidence: on held-out STS-B pairs 0.833 without the TinyBERT
     attention term against 0.820 with it). Returns whether it changed anything."""
-    value = config.pair_attention_weight
-    if data.text_pair_column is None or data.kind.token_level or value is None or value == config.attention_weight:
+    if data.text_pair_column is None or data.kind.token_level:
         return False
-    logger.info("pair rule: attention_weight %s for sentence pairs (was %s)", value, config.attention_weight)
-    config.attention_weight = value
-    return True
+    return _override(config, "pair", ("attention_weight",), "sentence pairs")
+
+
+def apply_kind_rules(data, config) -> bool:
+    """The per-kind loss rules of the recipe, where they apply: the token rule, then the pair rule."""
+    token = apply_token_rule(data, config)
+    return apply_pair_rule(data, config) or token
 
 
 def teacher_learning_rate(rate: float, large_data_rate: float | None, rows: int, rows_per_step: int, epochs: float,
