@@ -112,6 +112,20 @@ CANDIDATES = {
                                 lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre_aug_cross_lr2e-4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, learning_rate=2e-4),
                                  lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # sentence pairs without the attention term (the pair rule), beside it: the hidden term at 1 instead of 3, the
+    # hidden term on the last layer only (teacher 6 to student 3), or the student cut from the fine-tuned teacher's
+    # layers instead of its pretrained base (a start closer to the teacher's function)
+    "s2k_pre_aug_cross_noatt_h1": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0,
+                                        hidden_weight=1.0), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_cross_noatt_last": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2,
+                                          attention_weight=0.0, layer_map="6:3"),
+                                     lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_aug_cross_noatt": (dict(V3, augment=True, augment_cross_prob=0.2, attention_weight=0.0),
+                            lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # single texts on large data without the attention term (the main job's 2 epochs)
+    "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
+    # and on small data with many classes (banking77_few), at the step floor
+    "s2k_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: max(4 * steps_per_epoch(n), 2000)),
     # the default recipe with the student's word embeddings frozen (1.3-1.8x faster cached steps on 2 cores)
     "s2k_pre_frozen": (dict(V3, init="pretrained", freeze_word_embeddings="true"), lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),

@@ -45,18 +45,19 @@ DATA_KEYS = ("task_name", "train_file", "validation_file", "class_names", "text_
              "label_column", "max_length", "max_train_samples", "max_eval_samples", "unlabeled_file",
              "max_unlabeled_samples")
 LABELS_ONLY = {"hard_label_weight": 1.0, "logit_weight": 0.0, "hidden_weight": 0.0, "attention_weight": 0.0}
-# Recipe edits that run suite rows the same (so their files still stand for the shipped recipe), one per recipe
-# change: (hash before, hash after) -> the edit and why the rows do not change; a row several edits back follows the
-# chain. PAIR_ONLY: edits that do change the rows of sentence pairs (those stay stale until rerun).
+# Recipe edits, one per recipe change: (hash before, hash after) -> (the edit and why, the kinds of row it runs
+# differently: "pairs" for sentence pairs, "single" for single texts). A row's file still stands for the shipped
+# recipe when no edit on the chain from the hash it ran under changes its kind; otherwise it is stale until rerun.
 EPOCHS_FLOOR = ("num_train_epochs 4 -> 2: every suite task has under 32k training rows, so its students train the "
                 "4,000-step floor (min_train_steps; sst2_mpnet its own 1,000) either way")
-PAIR_RULE = ("pair_attention_weight 0 (the pair rule: no attention term for sentence pairs): it changes the "
-             "sentence-pair rows only (stsb), not the single-text ones")
+PAIR_RULE = "pair_attention_weight 0 (no attention term for sentence pairs): it leaves the single-text rows as they ran"
+NO_ATTENTION = ("attention_weight 0.1 -> 0 for every kind of data (pair_attention_weight folded into it): the "
+                "sentence-pair rows (stsb) ran without the term already")
 SAME_RUNS = {
-    ("d22f484c09ee", "de13f3170429"): EPOCHS_FLOOR,
-    ("de13f3170429", "ccd6ad636855"): PAIR_RULE,
+    ("d22f484c09ee", "de13f3170429"): (EPOCHS_FLOOR, ()),
+    ("de13f3170429", "ccd6ad636855"): (PAIR_RULE, ("pairs",)),
+    ("ccd6ad636855", "b176f8ff3f7b"): (NO_ATTENTION, ("single",)),
 }
-PAIR_ONLY = {PAIR_RULE}
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,16 @@ def write_recipe(entry: Entry, info: dict, folder: str, smoke: bool) -> str:
 def same_run_edits(row: dict, current: str) -> tuple[str, ...]:
     """The recipe edits from the settings `row` ran under to `current` (the chain of SAME_RUNS) if they all run it the
     same, else ()."""
-    step = {before: (after, edit) for (before, after), edit in SAME_RUNS.items()}  # before -> (after, edit)
+    pairs = row["task"] in SUITE and SUITE[row["task"]].task.text_pair_column is not None
+    kind = "pairs" if pairs else "single"
+    step = {before: (after, *edit) for (before, after), edit in SAME_RUNS.items()}  # before -> (after, edit, changes)
     edits, ran = [], row.get("recipe_sha256")
     while ran != current and ran in step and len(edits) < len(step):
-        ran, edit = step[ran]
+        ran, edit, changes = step[ran]
+        if kind in changes:
+            return ()
         edits.append(edit)
-    pairs = row["task"] in SUITE and SUITE[row["task"]].task.text_pair_column is not None
-    return () if ran != current or (pairs and PAIR_ONLY & set(edits)) else tuple(edits)
+    return tuple(edits) if ran == current else ()
 
 
 def recipe_hash() -> str:

@@ -113,12 +113,6 @@ class DistillationConfig(TrainingArguments):
         metadata={"help": "Token classification and QA: use this min_train_steps instead; None: min_train_steps."},
     )
 
-    pair_attention_weight: float | None = field(
-        default=None,
-        metadata={"help": "Sentence-pair sequence tasks: use this attention_weight instead (the default recipe's pair "
-                          "rule, hf_distill.recipe); None: attention_weight for every task."},
-    )
-
     min_train_steps: int = field(
         default=0,
         metadata={"help": "Train at least this many optimizer steps (more epochs on small data); 0 = the epochs as given."},
@@ -136,7 +130,7 @@ class DistillationConfig(TrainingArguments):
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}. Typical values are 1 to 8.")
         for name in ("hard_label_weight", "logit_weight", "hidden_weight", "attention_weight", "token_hidden_weight",
-                     "token_attention_weight", "token_min_train_steps", "pair_attention_weight"):
+                     "token_attention_weight", "token_min_train_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}. Use 0 to disable the term.")
         if self.hard_label_weight + self.logit_weight + self.hidden_weight + self.attention_weight == 0:

@@ -34,12 +34,15 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
   teacher also scores unrelated pairs; half the copies swapped instead: 0.811); single texts get
   none: on BANKING77 copies lost (0.873 against 0.894, same steps), and on held-out SST-2 sentences an earlier
   augmented candidate scored 0.881 against 0.887 (3 epochs with copies against 4 without).
-- **No attention term for sentence pairs** (`pair_attention_weight`, the recipe's 0; `apply_pair_rule`). On the same
-  800 held-out STS-B pairs, with an fp32 teacher of 0.857 (6 copies, a fifth crossed, 2,000 steps): 0.833 without the
-  TinyBERT attention term against 0.820 with it at 0.1, where it was ~45% of the logged loss; the student with it
-  fitted its teacher's scores on its own training pairs at Pearson 0.962 only, without it 0.970 (it underfits, and
-  more data or a stronger push does not help: 12 copies 0.822, the logit term at 2 0.817, the student at 2e-4 0.820).
-  Per-token tasks drop it too (`apply_token_rule`); single texts keep it.
+- **No attention term** (the recipe's `attention_weight` 0, on every kind of data). The TinyBERT term at 0.1 lost
+  on each kind, scored on rows held out of training (`bench/results/recipe_rules.md`): on the same 800 STS-B pairs,
+  with an fp32 teacher of 0.857 (6 copies, a fifth crossed, 2,000 steps), 0.833 without it against 0.820, where it
+  was ~45% of the logged loss and the student fitted its teacher's scores on its own training pairs at Pearson 0.962
+  with it, 0.970 without (it underfits, and more data or push did not help: 12 copies 0.822, the logit term at 2
+  0.817, the student at 2e-4 0.820, the hidden term at 1 0.832); SST-2 without 1,000 held-out sentences, 2 epochs:
+  0.864 against 0.859 (teacher 0.881); BANKING77 from 2,000 labelled rows: 0.849 against 0.848; CoNLL-2003: F1 0.888
+  against 0.862 (`ner_rules.md`; the token rule, `apply_token_rule`, keeps it off for per-token tasks in recipes
+  that turn it on).
 - **Unlabelled texts do not lengthen training** (`apply_unlabeled_rows`). Texts given by `--unlabeled_file` are
   labelled by the teacher (only its terms train on them), and the epochs and the step floor count the labelled rows.
   On BANKING77 with 2,000 labelled training rows and the other 7,003 training texts unlabelled (1,000 held out;
@@ -122,18 +125,6 @@ def apply_unlabeled_rows(config, rows: int, unlabeled_rows: int) -> None:
                     "training rows", unlabeled_rows, rows)
 
 
-def _override(config, prefix: str, names: tuple[str, ...], what: str) -> bool:
-    """Set each of `names` on `config` to `config.<prefix>_<name>` where that is set and differs; log as `what`."""
-    changed = False
-    for name in names:
-        value = getattr(config, f"{prefix}_{name}")
-        if value is not None and value != getattr(config, name):
-            logger.info("%s rule: %s %s for %s (was %s)", prefix, name, value, what, getattr(config, name))
-            setattr(config, name, value)
-            changed = True
-    return changed
-
-
 def apply_token_rule(data, config) -> bool:
     """The token rule: for per-token tasks (token classification, QA), `config.token_hidden_weight`,
     `token_attention_weight` and `token_min_train_steps` (where set) replace hidden_weight, attention_weight and
@@ -142,22 +133,14 @@ def apply_token_rule(data, config) -> bool:
     1.2 points on 2,000. Returns whether it changed anything."""
     if not data.kind.token_level:
         return False
-    return _override(config, "token", ("hidden_weight", "attention_weight", "min_train_steps"), f"{data.kind.name} data")
-
-
-def apply_pair_rule(data, config) -> bool:
-    """The pair rule's loss half: for sentence-pair sequence tasks, `config.pair_attention_weight` (where set) replaces
-    attention_weight (the module's docstring has the evidence: on held-out STS-B pairs 0.833 without the TinyBERT
-    attention term against 0.820 with it). Returns whether it changed anything."""
-    if data.text_pair_column is None or data.kind.token_level:
-        return False
-    return _override(config, "pair", ("attention_weight",), "sentence pairs")
-
-
-def apply_kind_rules(data, config) -> bool:
-    """The per-kind loss rules of the recipe, where they apply: the token rule, then the pair rule."""
-    token = apply_token_rule(data, config)
-    return apply_pair_rule(data, config) or token
+    changed = False
+    for name in ("hidden_weight", "attention_weight", "min_train_steps"):
+        value = getattr(config, f"token_{name}")
+        if value is not None and value != getattr(config, name):
+            logger.info("token rule: %s %s for %s data (was %s)", name, value, data.kind.name, getattr(config, name))
+            setattr(config, name, value)
+            changed = True
+    return changed
 
 
 def teacher_learning_rate(rate: float, large_data_rate: float | None, rows: int, rows_per_step: int, epochs: float,

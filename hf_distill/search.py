@@ -215,7 +215,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     from .data import load_task_data, tokenize_split
     from .measure import count_parameters, measure_latency_ms
     from .metrics import compute_metrics_for, metric_names_for_task
-    from .recipe import apply_kind_rules, resolve_max_length
+    from .recipe import apply_token_rule, resolve_max_length
     from .student import student_from_config, student_from_teacher
     from .teacher import load_teacher
     from .trainer import DistillationTrainer
@@ -223,7 +223,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     if not data_args.train_slice_for_selection:
         data_args.train_slice_for_selection = 2000
     data = load_task_data(data_args)
-    apply_kind_rules(data, config)
+    apply_token_rule(data, config)
     selection_rows = data_args.train_slice_for_selection
     teacher_source = resolve_model_path(teacher_path)
     teacher_info = read_teacher_info(teacher_source)

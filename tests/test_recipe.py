@@ -244,11 +244,10 @@ def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(t
     code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", pairs, "--validation_file", pairs,
                  "--text_column", "premise", "--text_pair_column", "hypothesis", "--augment_pairs_to_rows", "48",
                  "--output_dir", str(out), "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
-                 "--num_train_epochs", "1", "--attention_weight", "0.1", "--pair_attention_weight", "0"])
+                 "--num_train_epochs", "1"])
     assert code == 0
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["augment"]["copies"] == 2 and info["train_rows"] == 48
-    assert info["loss_weights"]["attention"] == 0.0  # the pair rule's weight, not --attention_weight
     assert info["steps"] == 2  # 1 epoch of the 16 real rows at batch 8, not of the 48
 
 
@@ -272,29 +271,6 @@ def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_p
     assert run(conll, min_train_steps=2000) == (False, 3.0, 0.1, 2000)  # no rule set: as given
     with pytest.raises(ValueError, match="token_attention_weight must be >= 0"):
         DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, token_attention_weight=-1.0)
-
-
-def test_pair_rule_sets_the_attention_weight_for_sentence_pairs_only(tmp_path):
-    from test_cli import tagged, write_conll
-
-    from hf_distill.data import DataArguments, load_task_data
-    from hf_distill.recipe import apply_pair_rule
-
-    def run(data_args, **config_kw):
-        config = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, attention_weight=0.1, **config_kw)
-        return apply_pair_rule(load_task_data(data_args), config), config.attention_weight
-
-    pairs = write_rows(tmp_path / "pairs.jsonl", [{"premise": r["sentence"], "hypothesis": "a great movie",
-                                                   "label": r["label"]} for r in sentences(10)])
-    pair_args = DataArguments(train_file=pairs, text_column="premise", text_pair_column="hypothesis")
-    single = DataArguments(train_file=write_rows(tmp_path / "single.jsonl", sentences(10)))
-    conll = DataArguments(train_file=write_conll(tmp_path / "train.txt", tagged(8)))
-    assert run(pair_args, pair_attention_weight=0.0) == (True, 0.0)
-    assert run(single, pair_attention_weight=0.0) == (False, 0.1)  # single texts keep the recipe's weight
-    assert run(conll, pair_attention_weight=0.0) == (False, 0.1)  # per-token tasks: the token rule's business
-    assert run(pair_args) == (False, 0.1)  # no rule set: as given
-    with pytest.raises(ValueError, match="pair_attention_weight must be >= 0"):
-        DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, pair_attention_weight=-1.0)
 
 
 def test_unlabeled_rows_scale_the_epochs_to_count_the_training_rows(tmp_path):

@@ -18,7 +18,7 @@ from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
 from ..placement import is_main_process, precision_of
-from ..recipe import apply_kind_rules, apply_pair_augmentation, apply_unlabeled_rows, resolve_max_length
+from ..recipe import apply_pair_augmentation, apply_token_rule, apply_unlabeled_rows, resolve_max_length
 from ..student import build_student
 from ..tasks import task_of_model
 from ..teacher import load_teacher
@@ -125,7 +125,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
         logger.info("labels only (no teacher term): the %d unlabelled rows would teach nothing, left out", len(unlabeled))
         unlabeled = None
     apply_pair_augmentation(data_args, data, config)
-    apply_kind_rules(data, config)
+    apply_token_rule(data, config)
     teacher = load_teacher(resolve_model_path(teacher_path), trust_remote_code=model_args.trust_remote_code)
     check_task(data, teacher)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(teacher_path))
