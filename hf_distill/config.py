@@ -100,8 +100,8 @@ class DistillationConfig(TrainingArguments):
 
     token_hidden_weight: float | None = field(
         default=None,
-        metadata={"help": "Token classification and QA (per-token logits): use this hidden_weight instead (the default "
-                          "recipe's token rule, hf_distill.recipe); None: hidden_weight for every task."},
+        metadata={"help": "Token classification and QA (per-token logits): use this hidden_weight instead (the token "
+                          "rule of recipes/conll2003_minilm.yaml, hf_distill.recipe); None: hidden_weight for every task."},
     )
     token_attention_weight: float | None = field(
         default=None,
