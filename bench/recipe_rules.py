@@ -122,6 +122,9 @@ CANDIDATES = {
                                      lambda n: max(4 * steps_per_epoch(n), 2000)),
     "s2k_aug_cross_noatt": (dict(V3, augment=True, augment_cross_prob=0.2, attention_weight=0.0),
                             lambda n: max(4 * steps_per_epoch(n), 2000)),
+    # the same with a 4-layer student (layers 1, 3, 4, 6 of 6 by default): whether depth closes the pairs' gap
+    "s2k_pre_aug_cross_noatt_l4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0,
+                                        layers=4), lambda n: max(4 * steps_per_epoch(n), 2000)),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
@@ -295,10 +298,11 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         return
     settings, steps_rule = CANDIDATES[cand]
     settings = dict(settings)
+    layers = settings.pop("layers", None)  # another depth than the task's
     n = len(info["rows"]["train"])
     work = os.path.join(WORK, name, tag)
     argv = ["distill", *data_options(info), "--max_length", str(MAX_LENGTH[name]), "--teacher", teacher,
-            "--student_num_layers", str(SETUP.get(name, {}).get("student_layers", 3)),
+            "--student_num_layers", str(layers or SETUP.get(name, {}).get("student_layers", 3)),
             "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size", "128",
             "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--seed", "42", "--logging_steps", "100", "--output_dir", work]
@@ -315,6 +319,7 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         argv += ["--unlabeled_file", info["unlabeled"]]
     if settings.pop("cache", False):
         kind = (f"aug{copies}" if copies else "plain") + ("_unlab" if unlabeled else "")
+        kind += f"_l{layers}" if layers else ""  # another depth, another layer map: other teacher layers cached
         kind += "".join(f"_{k.split('_')[1]}{settings[k]:g}" for k in ("augment_swap_prob", "augment_cross_prob")
                         if k in settings)
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
