@@ -76,66 +76,62 @@ def aug_copies(rows: int) -> int:
     return pair_copies(rows, AUG_ROWS)
 
 
+def s2k_steps(rows: int) -> int:
+    """4 epochs, at least 2,000 steps: the length most candidates train."""
+    return max(4 * steps_per_epoch(rows), 2000)
+
+
+# sentence pairs as the recipe distils them: the pretrained cut, teacher-labelled copies, a fifth of them crossed
+PAIRS = dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2)
+PAIRS_NOATT = dict(PAIRS, attention_weight=0.0)
+
+
 # name -> (settings, how many steps: a function of the training rows, or None for the settings' epochs)
 CANDIDATES = {
     "shipped": (SHIPPED, None),
     "labels_shipped": (dict(LABELS, train_sampling_strategy="random", bf16="false"), lambda n: 2 * steps_per_epoch(n)),
     "v3": (dict(V3, num_train_epochs=4), None),
-    "s2k": (V3, lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "labels_s2k": (LABELS, lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_aug": (dict(V3, augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k": (V3, s2k_steps),
+    "labels_s2k": (LABELS, s2k_steps),
+    "s2k_aug": (dict(V3, augment=True), s2k_steps),
+    "s2k_pre": (dict(V3, init="pretrained"), s2k_steps),
     # the same with the task's unlabelled texts (--unlabeled_file: teacher-labelled, teacher terms only), same steps
-    "s2k_pre_unlab": (dict(V3, init="pretrained", unlabeled=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_unlab": (dict(V3, init="pretrained", unlabeled=True), s2k_steps),
     # the default recipe (pretrained cut) with teacher-labelled copies, without intermediate terms, on labels only
-    "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug": (dict(V3, init="pretrained", augment=True), s2k_steps),
     "s4k_pre": (dict(V3, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 4000)),  # twice the step floor
     # large data: 2 epochs instead of 4 and no step floor (a lower bound on the rule max(2 epochs, 4,000 steps))
     "e2_pre": (dict(V3, init="pretrained"), lambda n: 2 * steps_per_epoch(n)),
     "s4k_pre_aug": (dict(V3, init="pretrained", augment=True), lambda n: max(4 * steps_per_epoch(n), 4000)),
     # sentence pairs: copies with their texts swapped, or with another row's second text (unrelated pairs)
-    "s2k_pre_aug_swap": (dict(V3, init="pretrained", augment=True, augment_swap_prob=0.5),
-                         lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2),
-                          lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug_swap": (dict(V3, init="pretrained", augment=True, augment_swap_prob=0.5), s2k_steps),
+    "s2k_pre_aug_cross": (PAIRS, s2k_steps),
     # sentence pairs, beside the recipe's (6 copies, a fifth crossed): twice the copies (12), twice the crossed share
     # (0.4), the logit term (teacher's score, MSE for regression) at 2 instead of 0.5, or no attention term (at 0.1 it
     # was ~45% of the logged loss on STS-B pairs), or the student's learning rate at 2e-4 (the recipe's student matched
     # its teacher's scores on its own training pairs at Pearson 0.962 only: it underfits them; `--fit`)
-    "s2k_pre_aug12_cross": (dict(V3, init="pretrained", augment=True, copies=12, augment_cross_prob=0.2),
-                            lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.4),
-                           lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross_logit2": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, logit_weight=2.0),
-                                 lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross_noatt": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0),
-                                lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross_lr2e-4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, learning_rate=2e-4),
-                                 lambda n: max(4 * steps_per_epoch(n), 2000)),
-    # sentence pairs without the attention term (the pair rule), beside it: the hidden term at 1 instead of 3, the
-    # hidden term on the last layer only (teacher 6 to student 3), or the student cut from the fine-tuned teacher's
-    # layers instead of its pretrained base (a start closer to the teacher's function)
-    "s2k_pre_aug_cross_noatt_h1": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0,
-                                        hidden_weight=1.0), lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_aug_cross_noatt_last": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2,
-                                          attention_weight=0.0, layer_map="6:3"),
-                                     lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_aug_cross_noatt": (dict(V3, augment=True, augment_cross_prob=0.2, attention_weight=0.0),
-                            lambda n: max(4 * steps_per_epoch(n), 2000)),
-    # the same with a 4-layer student (layers 1, 3, 4, 6 of 6 by default): whether depth closes the pairs' gap
-    "s2k_pre_aug_cross_noatt_l4": (dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2, attention_weight=0.0,
-                                        layers=4), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_aug12_cross": (dict(PAIRS, copies=12), s2k_steps),
+    "s2k_pre_aug_cross4": (dict(PAIRS, augment_cross_prob=0.4), s2k_steps),
+    "s2k_pre_aug_cross_logit2": (dict(PAIRS, logit_weight=2.0), s2k_steps),
+    "s2k_pre_aug_cross_noatt": (PAIRS_NOATT, s2k_steps),
+    "s2k_pre_aug_cross_lr2e-4": (dict(PAIRS, learning_rate=2e-4), s2k_steps),
+    # sentence pairs without the attention term, beside it: the hidden term at 1 instead of 3, the hidden term on the
+    # last layer only (teacher 6 to student 3), the student cut from the fine-tuned teacher's layers instead of its
+    # pretrained base (a start closer to the teacher's function), or a 4-layer student (layers 1, 3, 4, 6 of 6 by
+    # default: whether depth closes the pairs' gap)
+    "s2k_pre_aug_cross_noatt_h1": (dict(PAIRS_NOATT, hidden_weight=1.0), s2k_steps),
+    "s2k_pre_aug_cross_noatt_last": (dict(PAIRS_NOATT, layer_map="6:3"), s2k_steps),
+    "s2k_aug_cross_noatt": (dict(V3, augment=True, augment_cross_prob=0.2, attention_weight=0.0), s2k_steps),
+    "s2k_pre_aug_cross_noatt_l4": (dict(PAIRS_NOATT, layers=4), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
-    "s2k_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), s2k_steps),
     # the default recipe with the student's word embeddings frozen (1.3-1.8x faster cached steps on 2 cores)
-    "s2k_pre_frozen": (dict(V3, init="pretrained", freeze_word_embeddings="true"), lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0),
-                      lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "labels_s2k_pre": (dict(LABELS, init="pretrained"), lambda n: max(4 * steps_per_epoch(n), 2000)),
-    "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0),
-                      lambda n: max(4 * steps_per_epoch(n), 2000)),
+    "s2k_pre_frozen": (dict(V3, init="pretrained", freeze_word_embeddings="true"), s2k_steps),
+    "s2k_pre_logit": (dict(V3, init="pretrained", hidden_weight=0.0, attention_weight=0.0), s2k_steps),
+    "labels_s2k_pre": (dict(LABELS, init="pretrained"), s2k_steps),
+    "s2k_aug_logit": (dict(V3, augment=True, hidden_weight=0.0, attention_weight=0.0), s2k_steps),
     # a base-size (768-wide) student: the recipe's learning rate, and the same scaled by 384 / hidden size
     "base_lr1e-4": (dict(V3, init="pretrained"), lambda n: 1000),
     "base_lr5e-5": (dict(V3, init="pretrained", learning_rate=5e-5), lambda n: 1000),
