@@ -123,6 +123,9 @@ CANDIDATES = {
     "s2k_pre_aug_cross_noatt_last": (dict(PAIRS_NOATT, layer_map="6:3"), s2k_steps),
     "s2k_aug_cross_noatt": (dict(V3, augment=True, augment_cross_prob=0.2, attention_weight=0.0), s2k_steps),
     "s2k_pre_aug_cross_noatt_l4": (dict(PAIRS_NOATT, layers=4), s2k_steps),
+    # the student without dropout: it underfits its teacher (Pearson 0.970 on its own training pairs), and the
+    # teacher's soft targets and the copies already regularise it
+    "s2k_pre_aug_cross_noatt_d0": (dict(PAIRS_NOATT, student_dropout=0.0), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor

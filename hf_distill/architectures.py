@@ -19,6 +19,8 @@ class Arch:
     key: str
     value: str
     ffn: str = "intermediate_size"  # the config field holding the FFN width
+    # the config fields of its dropout probabilities (those a config lacks are skipped)
+    dropouts: tuple[str, ...] = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
     note: str = ""
 
 
@@ -29,7 +31,8 @@ ARCHITECTURES: dict[str, Arch] = {
     "roberta": _BERT_LIKE,
     "xlm-roberta": _BERT_LIKE,
     "electra": _BERT_LIKE,
-    "distilbert": Arch("transformer.layer", "attention.q_lin", "attention.k_lin", "attention.v_lin", ffn="hidden_dim"),
+    "distilbert": Arch("transformer.layer", "attention.q_lin", "attention.k_lin", "attention.v_lin", ffn="hidden_dim",
+                       dropouts=("dropout", "attention_dropout", "seq_classif_dropout", "qa_dropout")),
     "mpnet": Arch(
         "encoder.layer",
         "attention.attn.q",

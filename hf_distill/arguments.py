@@ -76,9 +76,18 @@ class ModelArguments:
             "'num_hidden_layers=4,hidden_size=256,num_attention_heads=4,intermediate_size=1024'."
         },
     )
+    student_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "The student's dropout, everywhere (embeddings, attention, residual branches, head), recorded in its "
+            "config; default: as built (the teacher's config, 0.1 for BERT)."
+        },
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        if self.student_dropout is not None and not 0.0 <= self.student_dropout < 1.0:
+            raise ValueError(f"student_dropout must be in [0, 1) (0 turns dropout off), got {self.student_dropout}.")
         if self.student_init not in STUDENT_INITS:
             raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
         if self.teacher_large_data_learning_rate is not None and self.teacher_large_data_learning_rate <= 0:

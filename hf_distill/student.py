@@ -217,6 +217,21 @@ def student_from_config(teacher: nn.Module, **overrides) -> nn.Module:
     return type(teacher)(config).to(next(teacher.parameters()).dtype)
 
 
+def set_dropout(model: nn.Module, p: float) -> nn.Module:
+    """`model` with every dropout set to `p`: its `nn.Dropout` modules (embeddings, attention probabilities, residual
+    branches, head; transformers reads their `p` at each call, the sdpa path included) and the config fields that
+    `ARCHITECTURES` names, so that the saved config records what the student trained with."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {p}.")
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+    for name in arch_of(model).dropouts:
+        if hasattr(model.config, name):
+            setattr(model.config, name, p)
+    return model
+
+
 def copied_layers(student: nn.Module) -> list[int] | None:
     """The teacher layers a student was built from, if it was built by `student_from_teacher`."""
     return getattr(student.config, "hf_distill_teacher_layers", None)
@@ -229,7 +244,7 @@ def sliced_from(student: nn.Module) -> dict[str, int] | None:
 
 __all__ = [
     "default_student_layers", "student_from_teacher", "student_from_config", "copied_layers", "sliced_from",
-    "sliced_widths", "slice_to", "get_layers",
+    "sliced_widths", "slice_to", "get_layers", "set_dropout",
 ]
 
 
@@ -258,7 +273,15 @@ def _pretrained_base(model_args, teacher):
 
 def build_student(model_args, teacher):
     """The student the arguments describe: an existing model, a narrower config, or the teacher's own layers
-    (or, with `student_init pretrained`, the same layers of the encoder the teacher was fine-tuned from)."""
+    (or, with `student_init pretrained`, the same layers of the encoder the teacher was fine-tuned from), with
+    `student_dropout` applied when given."""
+    student = _described_student(model_args, teacher)
+    if model_args.student_dropout is not None:
+        set_dropout(student, model_args.student_dropout)
+    return student
+
+
+def _described_student(model_args, teacher):
     from .assets import resolve_model_path
     from .tasks import task_of_model
 

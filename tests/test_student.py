@@ -76,6 +76,32 @@ def test_student_from_smaller_config():
         student_from_config(teacher, hidden_size=18, num_attention_heads=4)
 
 
+@pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
+def test_student_dropout_turns_every_dropout_off_in_training_mode(model_type, tmp_path):
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.student import build_student
+
+    teacher = tiny(model_type)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+
+    def two_training_passes(student):
+        student.train()
+        torch.manual_seed(1)
+        return student(input_ids=ids).logits, student(input_ids=ids).logits
+
+    first, second = two_training_passes(build_student(ModelArguments(student_num_layers=2), teacher))
+    assert not torch.equal(first, second)  # as built: the teacher's dropout
+    student = build_student(ModelArguments(student_num_layers=2, student_dropout=0.0), teacher)
+    first, second = two_training_passes(student)
+    assert torch.equal(first, second)
+    assert torch.allclose(first, student.eval()(input_ids=ids).logits, atol=1e-6)
+    student.save_pretrained(tmp_path)  # the saved config records it: a reloaded student trains without dropout too
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert all(m.p == 0.0 for m in reloaded.modules() if isinstance(m, torch.nn.Dropout))
+    with pytest.raises(ValueError, match="student_dropout must be in"):
+        ModelArguments(student_dropout=1.0)
+
+
 # -- width-sliced students (weight selection, arXiv:2311.18823) --------------------------------------------------
 
 NARROW = dict(hidden_size=24, num_attention_heads=3, intermediate_size=48)  # from 32 wide, 4 heads of 8, ffn 64
