@@ -126,6 +126,11 @@ CANDIDATES = {
     # the student without dropout: it underfits its teacher (Pearson 0.970 on its own training pairs), and the
     # teacher's soft targets and the copies already regularise it
     "s2k_pre_aug_cross_noatt_d0": (dict(PAIRS_NOATT, student_dropout=0.0), s2k_steps),
+    # what else the 3-layer student's output could use on pairs: no hidden term (its capacity for the score alone),
+    # no label term (the teacher's scores only), twice the crossed share of the copies
+    "s2k_pre_aug_cross_noatt_h0": (dict(PAIRS_NOATT, hidden_weight=0.0), s2k_steps),
+    "s2k_pre_aug_cross_noatt_hard0": (dict(PAIRS_NOATT, hard_label_weight=0.0), s2k_steps),
+    "s2k_pre_aug_cross4_noatt": (dict(PAIRS_NOATT, augment_cross_prob=0.4), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
