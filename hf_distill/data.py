@@ -152,6 +152,11 @@ class DataArguments:
         metadata={"help": "Sentence pairs: chance that a copy's second text is another row's (an unrelated pair; "
                           "single texts: none)."},
     )
+    augment_cross_neighbours: int = field(
+        default=0,
+        metadata={"help": "Sentence pairs: a crossed copy's second text comes from one of the k rows whose second text "
+                          "shares the most words with its first (TF-IDF), a related pair, instead of any row. 0: any row."},
+    )
 
     def __post_init__(self):
         if self.augment_copies < 0 or self.augment_pairs_to_rows < 0:
@@ -159,6 +164,8 @@ class DataArguments:
                              f"{self.augment_pairs_to_rows}.")
         check_probabilities(self.augment_mask_prob, self.augment_replace_prob, ("augment_mask_prob", "augment_replace_prob"))
         check_chances(augment_swap_prob=self.augment_swap_prob, augment_cross_prob=self.augment_cross_prob)
+        if self.augment_cross_neighbours < 0:
+            raise ValueError(f"augment_cross_neighbours must be >= 0 (0: any row), got {self.augment_cross_neighbours}.")
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:

@@ -9,7 +9,7 @@ from datasets import Dataset
 from test_trainer import make_trainer
 
 from hf_distill import losses
-from hf_distill.augment import augment_split, augment_texts, mix_pairs, word_frequencies
+from hf_distill.augment import augment_split, augment_texts, mix_pairs, word_frequencies, word_neighbours
 from hf_distill.data import TaskData, tokenize_split
 
 SENTENCES = ["a great movie with really good actors", "the worst plot i have seen", "fun", "boring and not fun at all"]
@@ -84,6 +84,45 @@ def test_mixed_pairs_swap_and_cross_at_their_rates():
     assert np.mean([a[1:] != b[1:] for a, b in pairs]) == pytest.approx(0.2, abs=0.025)
     with pytest.raises(ValueError, match="as many"):
         mix_pairs(first, second[:-1], 0.5, 0.5, np.random.default_rng(0))
+
+
+def test_word_neighbours_rank_by_shared_words_and_skip_the_own_pair():
+    queries = ["the cat sat on the mat", "stocks fell sharply today", "a dog ran in the park"]
+    documents = ["a cat sat on a mat", "the dog ran through the park", "markets and stocks fell today",
+                 "the cat is on the mat"]
+    near = word_neighbours(queries, documents, k=2)
+    assert near.shape == (3, 2)
+    assert near[0, 0] == 3 and 0 not in near[0]  # its own document (0) is left out though it matches best
+    assert near[1, 0] == 2 and 1 not in near[1]
+    assert near[2, 0] == 1 and 2 not in near[2]  # "markets and stocks" shares no word with the dog in the park
+    with pytest.raises(ValueError, match="k must be in"):
+        word_neighbours(queries, documents, k=4)
+
+
+def test_crossing_with_neighbours_draws_the_second_text_from_the_partners():
+    first, second = [f"a{i}" for i in range(100)], [f"b{i}" for i in range(100)]
+    partners = np.array([[(i + 1) % 100, (i + 2) % 100] for i in range(100)])
+    f, s = mix_pairs(first, second, swap_prob=0.0, cross_prob=1.0, rng=np.random.default_rng(0), partners=partners)
+    assert f == first and all(int(b[1:]) in partners[i] for i, b in enumerate(s))
+    assert {(int(b[1:]) - i) % 100 for i, b in enumerate(s)} == {1, 2}  # both partners drawn
+    with pytest.raises(ValueError, match="partners must be"):
+        mix_pairs(first, second, 0.0, 1.0, np.random.default_rng(0), partners=partners[:5])
+
+
+def test_pair_copies_cross_to_a_neighbours_copy():
+    first = ["red apples are sweet", "blue cars drive fast", "green apples taste sour", "fast red cars race"]
+    second = ["sweet red fruit grows here", "cars that are blue", "sour fruit that is green", "racing cars are red"]
+    data = TaskData(train=Dataset.from_dict({"sentence": first, "other": second, "label": [1, 0, 1, 0]}),
+                    validation=None, selection=None, text_column="sentence", text_pair_column="other",
+                    label_column="label", label_names=["negative", "positive"], is_regression=False)
+    out = augment_split(data.train, data, copies=3, mask_prob=0.0, replace_prob=0.0, seed=0, cross_prob=1.0,
+                        cross_neighbours=1)
+    near = word_neighbours(first, second, k=1)[:, 0]
+    # no word is perturbed (copies differ from their source by one masked word), so each copy's second text is a copy
+    # of its row's neighbour: it shares that neighbour's words but one
+    for i, text in enumerate(out["other"]):
+        source = set(second[near[i // 3]].split())
+        assert len(source - set(text.split())) <= 1, (i, text)
 
 
 def test_pair_mixing_applies_to_pair_copies_only():

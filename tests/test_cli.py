@@ -191,7 +191,7 @@ def test_distill_with_augmented_copies_caches_and_trains_on_them(tmp_path, pretr
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["precision"] == "fp32"  # what it trained in, recorded for the card and bench/results
     assert info["augment"] == {"copies": 2, "min_words": 4, "mask_prob": 0.1, "replace_prob": 0.1, "swap_prob": 0.0,
-                               "cross_prob": 0.0}
+                               "cross_prob": 0.0, "cross_neighbours": 0}
     assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
                  "--augment_mask_prob", "0.95", "--augment_copies", "1", *FAST]) == 2  # 0.95 + 0.1 > 1: refused
     assert main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),

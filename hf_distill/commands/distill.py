@@ -93,7 +93,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "precision": precision_of(config),  # after `bf16: auto`
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
                         "mask_prob": data_args.augment_mask_prob, "replace_prob": data_args.augment_replace_prob,
-                        "swap_prob": data_args.augment_swap_prob, "cross_prob": data_args.augment_cross_prob}
+                        "swap_prob": data_args.augment_swap_prob, "cross_prob": data_args.augment_cross_prob,
+                        "cross_neighbours": data_args.augment_cross_neighbours}
             if data_args.augment_copies else None,
         }
         with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
@@ -141,6 +142,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, teacher_path: 
             copies=data_args.augment_copies, min_words=data_args.augment_min_words,
             mask_prob=data_args.augment_mask_prob, replace_prob=data_args.augment_replace_prob, seed=seed,
             swap_prob=data_args.augment_swap_prob, cross_prob=data_args.augment_cross_prob,
+            cross_neighbours=data_args.augment_cross_neighbours,
         )
         logger.info("%d training rows with their %d-fold teacher-labelled copies", len(train), data_args.augment_copies)
     if unlabeled is not None:
