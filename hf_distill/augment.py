@@ -12,10 +12,10 @@ the split's own word frequencies (`replace_prob`); Tang et al.'s masking and a t
 part-of-speech replacement. Sentence pairs can also have the two texts of a copy swapped (`swap_prob`) or its second
 text taken from another row (`cross_prob`: unrelated pairs, the low end of a similarity scale, which the copies of
 related pairs never show); with `cross_neighbours` k that row is one of the k whose second text shares the most words
-with the copy's first text (TF-IDF cosine), so crossed pairs are related without being paraphrases, the middle of the
-scale (Augmented SBERT's sampling of pairs for a cross-encoder to label: Thakur et al. 2021, arXiv:2010.08240). On
-single texts these do nothing, so one recipe serves both kinds. A perturbed row's
-gold label may no longer hold, so augmented rows carry label -100: the hard-label term skips them and only the
+with the copy's first text (TF-IDF cosine), so crossed pairs are related to some degree, the middle of the scale
+rather than its low end (Augmented SBERT's sampling of pairs for a cross-encoder to label: Thakur et al. 2021,
+arXiv:2010.08240). On single texts these do nothing, so one recipe serves both kinds. A perturbed row's gold label
+may no longer hold, so augmented rows carry label -100: the hard-label term skips them and only the
 teacher terms train on them.
 """
 
@@ -130,7 +130,8 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
     out = {c: [v for versions in rows[c] for v in versions] for c in columns}
     if data.text_pair_column and (swap_prob or cross_prob):
         partners = None
-        if cross_neighbours and cross_prob:  # a kept row's neighbours, as the same copy of each (copies lie row-major)
+        if cross_neighbours and cross_prob and len(keep) > 1:  # a kept row's neighbours, as the same copy of each
+            # (the copies lie row-major: row r's copy c is at r * copies + c)
             near = word_neighbours([texts[data.text_column][i] for i in keep],
                                    [texts[data.text_pair_column][i] for i in keep], min(cross_neighbours, len(keep) - 1))
             copy = np.arange(len(keep) * copies) % copies

@@ -166,6 +166,9 @@ class DataArguments:
         check_chances(augment_swap_prob=self.augment_swap_prob, augment_cross_prob=self.augment_cross_prob)
         if self.augment_cross_neighbours < 0:
             raise ValueError(f"augment_cross_neighbours must be >= 0 (0: any row), got {self.augment_cross_neighbours}.")
+        if self.augment_cross_neighbours and not self.augment_cross_prob:
+            raise ValueError("augment_cross_neighbours chooses where crossed pair copies take their second text from, "
+                             "but augment_cross_prob is 0, so no copy is crossed: set augment_cross_prob (e.g. 0.2).")
         if self.task_name is not None:
             self.task_name = self.task_name.lower()
             if self.task_name not in GLUE_TASKS and self.train_file is None:

@@ -125,6 +125,14 @@ def test_pair_copies_cross_to_a_neighbours_copy():
         assert len(source - set(text.split())) <= 1, (i, text)
 
 
+def test_neighbours_without_crossing_are_refused():
+    from hf_distill.data import DataArguments
+
+    with pytest.raises(ValueError, match="set augment_cross_prob"):
+        DataArguments(task_name="sst2", augment_cross_neighbours=3)
+    assert DataArguments(task_name="sst2", augment_cross_neighbours=3, augment_cross_prob=0.2).augment_cross_neighbours == 3
+
+
 def test_pair_mixing_applies_to_pair_copies_only():
     data, split = task(pair=True)
     out = augment_split(split, data, copies=2, min_words=5, seed=0, swap_prob=1.0)
