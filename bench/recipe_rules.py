@@ -133,6 +133,9 @@ CANDIDATES = {
     "s2k_pre_aug_cross4_noatt": (dict(PAIRS_NOATT, augment_cross_prob=0.4), s2k_steps),
     # crossed copies of related pairs: the second text from one of the 3 rows sharing the most words with the first
     "s2k_pre_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3), s2k_steps),
+    # the pairs' baseline again with another seed (its copies, head and batches): how far seeds alone move the score
+    "s2k_pre_aug_cross_noatt_seed43": (dict(PAIRS_NOATT, seed=43), s2k_steps),
+    "s2k_pre_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NOATT, augment_cross_neighbours=3, seed=43), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
@@ -329,6 +332,7 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
         kind += "".join(f"_{k.split('_')[1]}{settings[k]:g}" for k in ("augment_swap_prob", "augment_cross_prob")
                         if k in settings)
         kind += f"_nb{settings['augment_cross_neighbours']}" if settings.get("augment_cross_neighbours") else ""
+        kind += f"_seed{settings['seed']}" if "seed" in settings else ""  # the seed draws the copies
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
     if steps_rule is not None or smoke:
         steps = 30 if smoke else steps_rule(n)
