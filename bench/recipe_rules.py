@@ -298,6 +298,18 @@ def score(model_dir: str, info: dict, max_length: int) -> dict:
                           is_regression=regression)
 
 
+# the settings that change what the teacher cache holds (its rows, or the teacher layers a depth maps), by the tag
+# that names them in the cache folder: candidates that differ only in the student's own terms share a cache
+CACHE_TAGS = {"augment_swap_prob": "swap", "augment_cross_prob": "cross", "augment_cross_neighbours": "nb",
+              "seed": "seed"}  # the seed draws the copies
+
+
+def cache_kind(settings: dict, copies: int, unlabeled: bool, layers: int | None) -> str:
+    """The teacher cache folder's name for a candidate, e.g. `aug6_l4_cross0.2_nb3` (`plain` without copies)."""
+    kind = (f"aug{copies}" if copies else "plain") + ("_unlab" if unlabeled else "") + (f"_l{layers}" if layers else "")
+    return kind + "".join(f"_{tag}{settings[key]:g}" for key, tag in CACHE_TAGS.items() if settings.get(key))
+
+
 def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, out_dir: str,
                   teacher_from: str | None = None) -> None:
     tag = f"{cand}__{teacher_from}" if teacher_from else cand  # distilled from a teacher candidate's teacher
@@ -327,12 +339,7 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     if unlabeled:
         argv += ["--unlabeled_file", info["unlabeled"]]
     if settings.pop("cache", False):
-        kind = (f"aug{copies}" if copies else "plain") + ("_unlab" if unlabeled else "")
-        kind += f"_l{layers}" if layers else ""  # another depth, another layer map: other teacher layers cached
-        kind += "".join(f"_{k.split('_')[1]}{settings[k]:g}" for k in ("augment_swap_prob", "augment_cross_prob")
-                        if k in settings)
-        kind += f"_nb{settings['augment_cross_neighbours']}" if settings.get("augment_cross_neighbours") else ""
-        kind += f"_seed{settings['seed']}" if "seed" in settings else ""  # the seed draws the copies
+        kind = cache_kind(settings, copies, unlabeled, layers)
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
     if steps_rule is not None or smoke:
         steps = 30 if smoke else steps_rule(n)

@@ -86,9 +86,9 @@ def word_neighbours(queries: list[str], documents: list[str], k: int, chunk: int
     out = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), chunk):
         sims = (q[start:start + chunk] @ d).toarray()
-        rows = np.arange(sims.shape[0])
-        own = rows + start
-        sims[rows[own < sims.shape[1]], own[own < sims.shape[1]]] = -np.inf  # never its own second text
+        own = np.arange(start, start + len(sims))
+        own = own[own < len(documents)]  # the queries' own documents: never their neighbours
+        sims[own - start, own] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
         out[start:start + chunk] = np.take_along_axis(top, order, axis=1)
@@ -125,15 +125,15 @@ def augment_split(split, data, copies: int = 1, mask_prob: float = 0.1, replace_
         raise ValueError(f"No row has {min_words} or more words: lower min_words (the longest has {n_words.max()}).")
     rng = np.random.default_rng(seed)
     vocabulary = word_frequencies([t for c in columns for t in texts[c]])
-    rows = {c: augment_texts([texts[c][i] for i in keep], copies, mask_prob, replace_prob, mask_token, rng, vocabulary)
-            for c in columns}
+    kept = {c: [texts[c][i] for i in keep] for c in columns}
+    rows = {c: augment_texts(kept[c], copies, mask_prob, replace_prob, mask_token, rng, vocabulary) for c in columns}
     out = {c: [v for versions in rows[c] for v in versions] for c in columns}
     if data.text_pair_column and (swap_prob or cross_prob):
         partners = None
         if cross_neighbours and cross_prob and len(keep) > 1:  # a kept row's neighbours, as the same copy of each
             # (the copies lie row-major: row r's copy c is at r * copies + c)
-            near = word_neighbours([texts[data.text_column][i] for i in keep],
-                                   [texts[data.text_pair_column][i] for i in keep], min(cross_neighbours, len(keep) - 1))
+            near = word_neighbours(kept[data.text_column], kept[data.text_pair_column],
+                                   min(cross_neighbours, len(keep) - 1))
             copy = np.arange(len(keep) * copies) % copies
             partners = near.repeat(copies, axis=0) * copies + copy[:, None]
         out[data.text_column], out[data.text_pair_column] = mix_pairs(
