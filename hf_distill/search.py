@@ -216,7 +216,7 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
     from .measure import count_parameters, measure_latency_ms
     from .metrics import compute_metrics_for, metric_names_for_task
     from .recipe import apply_token_rule, resolve_max_length
-    from .student import student_from_config, student_from_teacher
+    from .student import set_dropout, student_from_config, student_from_teacher
     from .teacher import load_teacher
     from .trainer import DistillationTrainer
 
@@ -266,6 +266,12 @@ def run_search(model_args, data_args, config, search_args: SearchArguments, teac
         return float(trainer.evaluate()[f"eval_{main_metric}"])
 
     def build(shape: Shape):
+        student = shaped(shape)
+        if model_args.student_dropout is not None:  # as `distill` builds it (build_student)
+            set_dropout(student, model_args.student_dropout)
+        return student
+
+    def shaped(shape: Shape):
         if shape.init == "copied":
             return student_from_teacher(teacher, num_layers=shape.layers)
         if shape.init == "sliced":  # the same evenly spaced layers, cut to the width (weight selection)

@@ -112,6 +112,25 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
     assert (out / "search.png").stat().st_size > 0 and "chosen" in (out / "search.md").read_text()
 
 
+def test_search_builds_its_candidates_with_the_students_dropout(tmp_path, monkeypatch):
+    import hf_distill.student as student_module
+
+    teacher = tmp_path / "teacher"
+    tiny_bert(num_layers=2, seed=1, id2label=["negative", "positive"]).save_pretrained(teacher)
+    make_tokenizer().save_pretrained(teacher)
+    rows = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
+    seen = []
+    set_dropout = student_module.set_dropout
+    monkeypatch.setattr(student_module, "set_dropout", lambda model, p: seen.append(p) or set_dropout(model, p))
+    assert main(["search", "--teacher", str(teacher), "--train_file", str(tmp_path / "train.csv"),
+                 "--train_slice_for_selection", "8", "--output_dir", str(tmp_path / "search"), "--search_depths", "1",
+                 "--search_widths", "16:2:32", "--search_first_steps", "1", "--search_rounds", "1",
+                 "--per_device_train_batch_size", "8", "--student_dropout", "0.0", "--use_cpu", "true",
+                 "--report_to", "none", "--disable_tqdm", "true"]) == 0
+    assert seen and set(seen) == {0.0}  # every candidate shape, as `distill` would build it
+
+
 def test_sliced_widths_need_the_teachers_head_size():
     config = tiny_bert(num_layers=4).config  # head size 32 / 4 = 8
     with pytest.raises(ValueError, match=r"'16:4:32'.*teacher's 8 \(32/4\), not 4; write '16:2:32'.*search_width_init fresh"):
