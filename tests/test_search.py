@@ -83,15 +83,20 @@ def test_candidate_shapes(tmp_path):
         candidate_shapes(config, SearchArguments(search_widths="16x2"))
 
 
-def test_search_end_to_end_on_tiny_models(tmp_path):
-    teacher = tmp_path / "teacher"
-    model = tiny_bert(num_layers=4, seed=1, id2label=["negative", "positive"])
-    model.save_pretrained(teacher)
+def tiny_teacher_and_rows(tmp_path, folder: str = "teacher", layers: int = 4, rows: int = 80) -> tuple[str, str]:
+    """A tiny BERT saved with its tokenizer in tmp_path/folder, and a train.csv of `rows` labelled sentences."""
+    teacher = tmp_path / folder
+    tiny_bert(num_layers=layers, seed=1, id2label=["negative", "positive"]).save_pretrained(teacher)
     make_tokenizer().save_pretrained(teacher)
-    rows = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(80)]
-    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
+    lines = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(rows)]
+    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(lines) + "\n")
+    return str(teacher), str(tmp_path / "train.csv")
+
+
+def test_search_end_to_end_on_tiny_models(tmp_path):
+    teacher, train = tiny_teacher_and_rows(tmp_path)
     out = tmp_path / "search"
-    code = main(["search", "--teacher", str(teacher), "--train_file", str(tmp_path / "train.csv"),
+    code = main(["search", "--teacher", teacher, "--train_file", train,
                  "--train_slice_for_selection", "16", "--output_dir", str(out), "--search_depths", "1,2",
                  "--search_widths", "16:2:32", "--search_first_steps", "2", "--search_rounds", "2",
                  "--per_device_train_batch_size", "8", "--hidden_weight", "1", "--attention_weight", "1",
@@ -115,15 +120,11 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
 def test_search_builds_its_candidates_with_the_students_dropout(tmp_path, monkeypatch):
     import hf_distill.student as student_module
 
-    teacher = tmp_path / "teacher"
-    tiny_bert(num_layers=2, seed=1, id2label=["negative", "positive"]).save_pretrained(teacher)
-    make_tokenizer().save_pretrained(teacher)
-    rows = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(40)]
-    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
+    teacher, train = tiny_teacher_and_rows(tmp_path, layers=2, rows=40)
     seen = []
     set_dropout = student_module.set_dropout
     monkeypatch.setattr(student_module, "set_dropout", lambda model, p: seen.append(p) or set_dropout(model, p))
-    assert main(["search", "--teacher", str(teacher), "--train_file", str(tmp_path / "train.csv"),
+    assert main(["search", "--teacher", teacher, "--train_file", train,
                  "--train_slice_for_selection", "8", "--output_dir", str(tmp_path / "search"), "--search_depths", "1",
                  "--search_widths", "16:2:32", "--search_first_steps", "1", "--search_rounds", "1",
                  "--per_device_train_batch_size", "8", "--student_dropout", "0.0", "--use_cpu", "true",
@@ -162,12 +163,8 @@ def test_teacher_saw_selection_rows():
 
 def test_search_flags_a_teacher_that_trained_on_the_scoring_rows(tmp_path, caplog):
     """train-teacher records its held-out rows; a search scoring on more of the last rows warns and records it."""
-    pretrained = tmp_path / "pretrained"
-    tiny_bert(num_layers=2, seed=1, id2label=["negative", "positive"]).save_pretrained(pretrained)
-    make_tokenizer().save_pretrained(pretrained)
-    rows = [f"{(POSITIVE if i % 2 else NEGATIVE)[i % 5]},{'positive' if i % 2 else 'negative'}" for i in range(80)]
-    (tmp_path / "train.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
-    common = ["--train_file", str(tmp_path / "train.csv"), "--per_device_train_batch_size", "8", "--use_cpu", "true",
+    pretrained, train = tiny_teacher_and_rows(tmp_path, "pretrained", layers=2)
+    common = ["--train_file", train, "--per_device_train_batch_size", "8", "--use_cpu", "true",
               "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no"]
     teacher = tmp_path / "run" / "teacher"  # train-teacher writes <output_dir>/teacher
     main(["train-teacher", "--pretrained_model", str(pretrained), "--output_dir", str(tmp_path / "run"),
