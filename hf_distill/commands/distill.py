@@ -15,6 +15,7 @@ import os
 from ..arguments import ModelArguments, Parsed, RunArguments
 from ..assets import resolve_model_path
 from ..cache import write_cache
+from ..checkpoints import resume_point, student_settings
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
 from ..placement import is_main_process, precision_of
@@ -48,6 +49,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     if not config.uses_teacher and config.teacher_cache_dir:
         logger.info("labels only (no teacher term): no teacher cache, the teacher is not run")
         config.teacher_cache_dir = None
+    resume = resume_point(output_dir, student_settings(config, model_args, data_args, teacher_path),
+                          config.resume_from_checkpoint, "distill")
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
         logger.info("building the teacher cache in %s", config.teacher_cache_dir)
         write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
@@ -62,7 +65,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
         data_collator=data.kind.data_collator(tokenizer),
         compute_metrics=compute_metrics_for(data_args.task_name, data, student),
     )
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(output_dir)
     if is_main_process():
         info = {
@@ -81,7 +84,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             "logit_loss": config.logit_loss,
             "hidden_loss": config.hidden_loss,
             "attention_loss": config.attention_loss if config.attention_weight > 0 else None,
-            "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
+            "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),  # this run's, after `resumed_from`
+            "resumed_from": resume,
             "epochs": config.num_train_epochs,
             "steps": trainer.state.global_step,
             "train_rows": len(train),

@@ -14,6 +14,7 @@ import os
 
 from ..arguments import ModelArguments, Parsed, RunArguments
 from ..assets import PYPI_HUB_IDS, resolve_model_path
+from ..checkpoints import resume_point, teacher_settings
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, tokenize_split
 from ..labels import label_config
@@ -60,6 +61,8 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
                     len(train), model_args.teacher_min_train_steps, args.num_train_epochs, rate)
     args.learning_rate = apply_learning_rate_rule(rate, model, model_args.teacher_lr_reference_width, "train-teacher")
     apply_min_train_steps(args, len(train), model_args.teacher_min_train_steps, "train-teacher")
+    resume = resume_point(output_dir, teacher_settings(args, model_args, data_args), args.resume_from_checkpoint,
+                          "train-teacher")
     trainer = Trainer(
         model=model,
         args=args,
@@ -69,7 +72,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
         data_collator=data.kind.data_collator(tokenizer),
         compute_metrics=compute_metrics_for(data_args.task_name, data, model),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(output_dir)
     if is_main_process():
         base = PYPI_HUB_IDS.get(model_args.pretrained_model, model_args.pretrained_model)
@@ -81,6 +84,7 @@ def train_teacher(model_args: ModelArguments, data_args: DataArguments, training
                 "held_out_rows": data_args.train_slice_for_selection or 0,
                 "learning_rate": args.learning_rate,  # after the size and width rules (hf_distill.recipe)
                 "steps": trainer.state.global_step,
+                "resumed_from": resume,
             }
             json.dump(info, f, indent=2)
     if validation is not None:

@@ -1,0 +1,101 @@
+"""Resuming an interrupted run: `train-teacher`, `distill` and `pipeline` go on from the last checkpoint in their
+output folder when it was saved by a run with the same settings, and refuse one saved with other settings.
+
+    hf-distill pipeline --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm   # again, after a stop
+
+Each run writes its settings to `hf_distill_run.json` in its output folder before it trains: every field of the
+training arguments, the model and data arguments that shape the weights (after the recipe's rules), and the teacher.
+A later run in that folder compares its own settings with them when `checkpoint-*` folders are there:
+- the same: it resumes from the last checkpoint (the Trainer restores weights, optimizer, scheduler, RNG and the
+  data order; `DistillationTrainer` also the hidden-state projections);
+- different: it stops before training with the settings that differ. Starting afresh there would mix the old
+  checkpoints with the new ones (`save_total_limit` would rotate by step number and could delete the new ones).
+
+An explicit `--resume_from_checkpoint PATH` resumes from PATH without the comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+
+from .placement import is_main_process
+
+RUN_FILE = "hf_distill_run.json"
+# Fields that leave the trained weights as they are: where the run writes, logs, saves and evaluates, and how
+# its batches are loaded. Every other field must match for a checkpoint to be resumed.
+FREE_FIELDS = frozenset({
+    "output_dir", "resume_from_checkpoint", "report_to", "run_name", "project", "disable_tqdm", "local_rank",
+    "ddp_timeout", "skip_memory_metrics", "push_to_hub", "do_train", "do_eval", "do_predict",
+    "per_device_eval_batch_size", "prediction_loss_only", "batch_eval_metrics", "include_for_metrics",
+    "load_best_model_at_end", "metric_for_best_model", "greater_is_better", "dataloader_num_workers",
+    "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
+    "dataloader_multiprocessing_context", "validation_file", "max_eval_samples",
+})
+FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
+STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples"})  # and student_*, augment_*
+SHOWN_DIFFERENCES = 6
+
+
+def student_settings(config, model_args, data_args, teacher: str) -> dict:
+    """What shapes a student's weights: every training argument (after the recipe's rules), the model and data
+    arguments, and the teacher it learns from."""
+    return _settings(json.loads(config.to_json_string()), dataclasses.asdict(model_args),
+                     dataclasses.asdict(data_args), {"teacher": teacher})
+
+
+def teacher_settings(args, model_args, data_args) -> dict:
+    """What shapes a teacher's weights: the Trainer's own arguments (not the distillation fields), the `teacher_*`
+    and base-model arguments, and the data arguments but the rows only distillation adds."""
+    from transformers import TrainingArguments
+
+    trainer_fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return _settings({k: v for k, v in json.loads(args.to_json_string()).items() if k in trainer_fields},
+                     {k: v for k, v in dataclasses.asdict(model_args).items() if k not in STUDENT_ONLY
+                      and not k.startswith("student")},
+                     {k: v for k, v in dataclasses.asdict(data_args).items() if k not in STUDENT_ONLY
+                      and not k.startswith("augment_")})
+
+
+def _settings(*groups: dict) -> dict:
+    settings = {k: v for group in groups for k, v in group.items()}
+    return {k: v for k, v in json.loads(json.dumps(settings, default=str)).items()
+            if k not in FREE_FIELDS and not k.startswith(FREE_PREFIXES)}
+
+
+def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:
+    """The checkpoint to resume from in `output_dir` (None: train from the start); records `settings` there.
+
+    Raises:
+        ValueError: `output_dir` holds checkpoints of a run with other settings, or with no record of them.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if requested:
+        return requested
+    path = os.path.join(output_dir, RUN_FILE)
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if last is not None:
+        if not os.path.isfile(path):
+            raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} but no {RUN_FILE} saying which "
+                             f"settings made it. Pass --resume_from_checkpoint {last} to resume from it anyway, or "
+                             "another --output_dir to start afresh.")
+        with open(path) as f:
+            saved = json.load(f)
+        differ = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+        if differ:
+            shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
+            more = f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else ""
+            raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} of a run with other settings: "
+                             f"{shown}{more}. Use another --output_dir to start afresh (the checkpoints there are "
+                             f"kept), or the same settings to resume; --resume_from_checkpoint {last} resumes it "
+                             "with the new ones.")
+        logging.getLogger("hf_distill").info("%s: resuming from %s (a run with the same settings)", who, last)
+    if is_main_process():  # written whole, then renamed: another process may be reading it
+        os.makedirs(output_dir, exist_ok=True)
+        with open(f"{path}.tmp", "w") as f:
+            json.dump(settings, f, indent=2, sort_keys=True)
+        os.replace(f"{path}.tmp", path)
+    return last

@@ -1,0 +1,94 @@
+"""Resuming an interrupted run: the last checkpoint of a run with the same settings, refused for other settings."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import make_tokenizer, tiny_bert
+from safetensors.torch import load_file
+from test_cli import sentences, write_rows
+
+from hf_distill.arguments import ModelArguments
+from hf_distill.checkpoints import RUN_FILE, resume_point, student_settings, teacher_settings
+from hf_distill.cli import main
+from hf_distill.config import DistillationConfig
+from hf_distill.data import DataArguments
+
+
+def settings_of(who="student", **changes):
+    model = {k: changes.pop(k) for k in list(changes) if k in ModelArguments.__dataclass_fields__}
+    data = {"train_file": "t.csv", **{k: changes.pop(k) for k in list(changes) if k in DataArguments.__dataclass_fields__}}
+    config = DistillationConfig(**{"output_dir": "/tmp/o", "use_cpu": True, "report_to": "none", **changes})
+    if who == "teacher":
+        return teacher_settings(config, ModelArguments(**model), DataArguments(**data))
+    return student_settings(config, ModelArguments(**model), DataArguments(**data), "runs/teacher")
+
+
+def test_student_settings_change_with_the_weights_not_with_logging_or_saving():
+    same = settings_of()
+    assert settings_of(output_dir="/tmp/elsewhere", logging_steps=7, save_steps=9, report_to="none") == same
+    for change in ({"hidden_weight": 2.0}, {"learning_rate": 3e-4}, {"student_num_layers": 2},
+                   {"augment_copies": 2}, {"max_length": 64}):
+        assert settings_of(**change) != same, change
+
+
+def test_teacher_settings_ignore_what_only_the_student_uses():
+    same = settings_of("teacher")
+    for change in ({"hidden_weight": 2.0}, {"temperature": 4.0}, {"min_train_steps": 10}, {"student_num_layers": 2},
+                   {"augment_copies": 2}, {"unlabeled_file": "u.jsonl"}):
+        assert settings_of("teacher", **change) == same, change
+    for change in ({"teacher_learning_rate": 1e-4}, {"pretrained_model": "other"}, {"seed": 7}, {"max_length": 64}):
+        assert settings_of("teacher", **change) != same, change
+
+
+def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(tmp_path):
+    out = tmp_path / "student"
+    assert resume_point(str(out), {"a": 1}, None, "distill") is None  # nothing there: from the start
+    assert json.loads((out / RUN_FILE).read_text()) == {"a": 1}
+    (out / "checkpoint-2").mkdir()
+    (out / "checkpoint-10").mkdir()
+    assert resume_point(str(out), {"a": 1}, None, "distill") == str(out / "checkpoint-10")
+    with pytest.raises(ValueError, match=r"checkpoint-10 of a run with other settings: a: 1 there, 2 now.*--output_dir"):
+        resume_point(str(out), {"a": 2}, None, "distill")
+    assert json.loads((out / RUN_FILE).read_text()) == {"a": 1}  # the record of the checkpoints is kept
+    assert resume_point(str(out), {"a": 2}, "elsewhere/checkpoint-5", "distill") == "elsewhere/checkpoint-5"
+    (out / RUN_FILE).unlink()
+    with pytest.raises(ValueError, match=rf"no {RUN_FILE}.*--resume_from_checkpoint {out / 'checkpoint-10'}"):
+        resume_point(str(out), {"a": 1}, None, "distill")
+
+
+def test_rerun_pipeline_resumes_teacher_and_student_as_if_never_stopped_and_refuses_new_settings(tmp_path, capsys):
+    pretrained = tmp_path / "pretrained"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).save_pretrained(pretrained)
+    make_tokenizer().save_pretrained(pretrained)
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out = tmp_path / "run"
+    argv = ["pipeline", "--pretrained_model", str(pretrained), "--train_file", train, "--validation_file", val,
+            "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--max_steps", "4",
+            "--teacher_min_train_steps", "0", "--per_device_train_batch_size", "8", "--use_cpu", "true",
+            "--report_to", "none", "--latency_runs", "2", "--latency_warmup", "1", "--save_strategy", "steps",
+            "--save_steps", "2", "--save_total_limit", "3"]
+    assert main(argv) == 0
+    full = {who: load_file(out / who / "model.safetensors") for who in ("teacher", "student")}
+    for who in ("teacher", "student"):  # stopped after the checkpoint of step 2: no step 4, no saved model
+        for name in ("checkpoint-4", "model.safetensors", "config.json"):
+            path = out / who / name
+            path.unlink() if path.is_file() else shutil.rmtree(path)
+
+    assert main(argv) == 0
+    teacher_info = json.loads((out / "teacher" / "hf_distill_teacher.json").read_text())
+    student_info = json.loads((out / "student" / "hf_distill.json").read_text())
+    assert teacher_info["resumed_from"] == str(out / "teacher" / "checkpoint-2") and teacher_info["steps"] == 4
+    assert student_info["resumed_from"] == str(out / "student" / "checkpoint-2") and student_info["steps"] == 4
+    for who, weights in full.items():
+        resumed = load_file(out / who / "model.safetensors")
+        for name, tensor in weights.items():
+            assert torch.allclose(resumed[name], tensor, atol=1e-5), (who, name)
+
+    capsys.readouterr()
+    assert main([*argv, "--hidden_weight", "2"]) == 2  # new loss weights, same folder
+    err = capsys.readouterr().err
+    assert "other settings: hidden_weight: 1.0 there, 2.0 now" in err and "another --output_dir" in err
+    assert (out / "student" / "checkpoint-4").is_dir()  # nothing the user had is lost
