@@ -165,14 +165,43 @@ def python_cmd(*args) -> list[str]:
 
 
 def run(cmd: list[str], log: str) -> float:
-    """Run a command with its output in `log`; return its wall time."""
+    """Run a command with its output in `log`; return its wall time, with that of the earlier attempts at it that
+    stopped before they finished (`stopped_attempts`; the commands resume from their checkpoints)."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
+    earlier = sum(a["end"] - a["start"] for a in stopped_attempts(log))
+    with open(f"{log}.start", "w") as f:  # left behind if this attempt stops: the next one counts it
+        f.write(repr(time.time()))
     start = time.perf_counter()
     with open(log, "w") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    for path in (f"{log}.start", f"{log}.stopped.json"):
+        if os.path.exists(path):
+            os.remove(path)
+    return seconds + earlier
+
+
+def stopped_attempts(log: str) -> list[dict]:
+    """The attempts at `log`'s command that stopped before they finished (a machine stop or a failure), each
+    {"log": its log, kept as <log>.stoppedN, "start": its start, "end": its log's last write} in seconds since the
+    epoch. An attempt that stopped left <log>.start behind; this records it (once) and moves its log aside."""
+    records = f"{log}.stopped.json"
+    attempts = read_json(records) if os.path.isfile(records) else []
+    if os.path.isfile(f"{log}.start"):
+        kept = f"{log}.stopped{len(attempts) + 1}"
+        os.replace(log, kept)
+        with open(f"{log}.start") as f:
+            attempts.append({"log": kept, "start": float(f.read()), "end": os.path.getmtime(kept)})
+        write_json(records, attempts)
+        os.remove(f"{log}.start")
+    return attempts
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_json(path: str, payload: dict) -> None:

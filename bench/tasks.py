@@ -30,12 +30,14 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 
 import suite_data
 import yaml
-from suite_data import python_cmd, run
+from suite_data import python_cmd, read_json, run, stopped_attempts
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "tasks")
@@ -142,9 +144,13 @@ def recipe_hash() -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
+def stage_seconds(attempt: dict) -> tuple[float, float]:
+    """(teacher, distill) seconds of a pipeline attempt that stopped (suite_data.stopped_attempts), split where its log
+    says stage 2 began (the evaluation stage, if it got there, counts as distillation)."""
+    with open(attempt["log"], errors="replace") as f:
+        began = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \S+: stage 2/3", f.read(), re.M)
+    split = time.mktime(time.strptime(began.group(1), "%Y-%m-%d %H:%M:%S")) if began else attempt["end"]
+    return split - attempt["start"], attempt["end"] - split
 
 
 def main_metric(report: dict) -> float:
@@ -172,9 +178,10 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
             suite_data.write_jsonl(suite_data.read_rows(info[split])[::step][:64], info[split])
             info["rows"][split] = info["rows"][split][::step][:64]
     recipe = write_recipe(entry, info, work, smoke)
-    pipeline_json = os.path.join(work, "pipeline.json")
+    pipeline_json, pipeline_log = os.path.join(work, "pipeline.json"), os.path.join(work, "pipeline.log")
+    stopped = stopped_attempts(pipeline_log)  # earlier attempts that stopped: this one resumes from their checkpoints
     seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
-                  os.path.join(work, "pipeline.log"))
+                  pipeline_log)
     pipeline = read_json(pipeline_json)
     report = read_json(os.path.join(work, "report.json"))
     distilled = read_json(os.path.join(work, "student", "hf_distill.json"))
@@ -185,8 +192,10 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         "teacher": report["teacher"]["metrics"][report["metric_name"]], "hf_distill": main_metric(report),
         "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
         "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
-        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"], "hf_distill": pipeline["wall_time"]["distill_s"]},
-        "pipeline_wall_s": seconds, "recipe_sha256": recipe_hash(), "precision": distilled.get("precision"),
+        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"] + sum(stage_seconds(a)[0] for a in stopped),
+                    "hf_distill": pipeline["wall_time"]["distill_s"] + sum(stage_seconds(a)[1] for a in stopped)},
+        "pipeline_wall_s": seconds, "pipeline_attempts": 1 + len(stopped), "recipe_sha256": recipe_hash(),
+        "precision": distilled.get("precision"),
     }
     if kept_teacher_s is not None:  # the pipeline found the teacher: its time is the run that trained it
         result["train_s"]["teacher"], result["teacher_kept"] = kept_teacher_s, True
