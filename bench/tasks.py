@@ -148,7 +148,7 @@ def stage_seconds(attempt: dict) -> tuple[float, float]:
     """(teacher, distill) seconds of a pipeline attempt that stopped (suite_data.stopped_attempts), split where its log
     says stage 2 began (the evaluation stage, if it got there, counts as distillation)."""
     with open(attempt["log"], errors="replace") as f:
-        began = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \S+: stage 2/3", f.read(), re.M)
+        began = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \S+: stage 2/3", f.read())
     split = time.mktime(time.strptime(began.group(1), "%Y-%m-%d %H:%M:%S")) if began else attempt["end"]
     return split - attempt["start"], attempt["end"] - split
 
