@@ -101,6 +101,15 @@ def tokenizer():
     return make_tokenizer()
 
 
+@pytest.fixture
+def pretrained(tmp_path):
+    """A tiny pretrained encoder (4 layers, hidden 32) saved with its tokenizer, for `--pretrained_model`."""
+    path = tmp_path / "pretrained"
+    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).save_pretrained(path)
+    make_tokenizer().save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def minilm_path():
     from hf_distill.assets import minilm_l6_path

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-from conftest import make_tokenizer, tiny_bert
 from safetensors.torch import load_file
 from test_cli import sentences, write_rows
 
@@ -58,14 +57,12 @@ def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(
         resume_point(str(out), {"a": 1}, None, "distill")
 
 
-def test_rerun_pipeline_resumes_teacher_and_student_as_if_never_stopped_and_refuses_new_settings(tmp_path, capsys):
-    pretrained = tmp_path / "pretrained"
-    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).save_pretrained(pretrained)
-    make_tokenizer().save_pretrained(pretrained)
+def test_rerun_pipeline_resumes_teacher_and_student_as_if_never_stopped_and_refuses_new_settings(
+        tmp_path, pretrained, capsys):
     train = write_rows(tmp_path / "train.csv", sentences(24))
     val = write_rows(tmp_path / "val.csv", sentences(6))
     out = tmp_path / "run"
-    argv = ["pipeline", "--pretrained_model", str(pretrained), "--train_file", train, "--validation_file", val,
+    argv = ["pipeline", "--pretrained_model", pretrained, "--train_file", train, "--validation_file", val,
             "--output_dir", str(out), "--student_num_layers", "2", "--hidden_weight", "1", "--max_steps", "4",
             "--teacher_min_train_steps", "0", "--per_device_train_batch_size", "8", "--use_cpu", "true",
             "--report_to", "none", "--latency_runs", "2", "--latency_warmup", "1", "--save_strategy", "steps",

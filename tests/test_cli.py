@@ -11,14 +11,6 @@ from transformers import AutoModelForSequenceClassification
 from hf_distill.cli import main, parse
 
 
-@pytest.fixture
-def pretrained(tmp_path):
-    path = tmp_path / "pretrained"
-    tiny_bert(num_layers=4, hidden=32, heads=4, seed=3).save_pretrained(path)
-    make_tokenizer().save_pretrained(path)
-    return str(path)
-
-
 def write_rows(path, rows):
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))

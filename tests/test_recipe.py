@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 from conftest import make_tokenizer, tiny_bert, tiny_dataset
-from test_cli import FAST, pretrained, sentences, write_rows  # noqa: F401  (pretrained is a fixture)
+from test_cli import FAST, sentences, write_rows
 from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
 
 from hf_distill import DistillationConfig, DistillationTrainer
@@ -35,7 +35,7 @@ def test_teacher_learning_rate_by_the_size_of_the_data():
     assert teacher_learning_rate(1e-4, 5e-5, 67349, 32, 1, 0) == 1e-4  # no floor: no size rule
 
 
-def test_train_teacher_uses_the_large_data_rate_when_its_epochs_fill_the_floor(tmp_path, pretrained, capsys):  # noqa: F811
+def test_train_teacher_uses_the_large_data_rate_when_its_epochs_fill_the_floor(tmp_path, pretrained, capsys):
     train = write_rows(tmp_path / "train.csv", sentences(24))  # 3 steps an epoch at batch 8
     fast = [a for a in FAST if a not in ("--max_steps", "3")]
     for floor, expected in (("3", 1e-3), ("4", 3e-4)):  # 1 epoch fills a 3-step floor, not a 4-step one
@@ -122,7 +122,7 @@ def test_pretrained_encoder_as_teacher_is_refused_before_training(tmp_path, caps
     assert load_teacher(str(fine_tuned)).config.num_hidden_layers == 2
 
 
-def test_recipe_defaults_end_to_end(tmp_path, pretrained, caplog):  # noqa: F811
+def test_recipe_defaults_end_to_end(tmp_path, pretrained, caplog):
     """student_init pretrained, max_length from the texts, teacher_cache_dir auto, min_train_steps, the teacher's
     floor: the defaults of recipes/sst2_minilm.yaml on tiny data."""
     train = write_rows(tmp_path / "train.csv", sentences(24))
@@ -149,7 +149,7 @@ def test_recipe_defaults_end_to_end(tmp_path, pretrained, caplog):  # noqa: F811
     assert res["wall_s"] >= sum(res["wall_time"].values()) - 1e-6
 
 
-def test_student_init_pretrained_copies_the_base_layers_with_the_teachers_labels(tmp_path, pretrained):  # noqa: F811
+def test_student_init_pretrained_copies_the_base_layers_with_the_teachers_labels(tmp_path, pretrained):
     from hf_distill.arguments import ModelArguments
     from hf_distill.student import build_student
 
@@ -237,7 +237,7 @@ def test_pair_rule_adds_copies_for_pairs_only_and_the_epochs_count_the_real_rows
     assert run(pairs, True, hard_label_weight=1.0, logit_weight=0.0) == (0, 0, 4)  # labels only: copies teach nothing
 
 
-def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(tmp_path, pretrained):  # noqa: F811
+def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(tmp_path, pretrained):
     pairs = write_rows(tmp_path / "train.jsonl", [{"premise": r["sentence"], "hypothesis": "i love this story",
                                                    "label": r["label"]} for r in sentences(16)])
     out = tmp_path / "run"
@@ -283,7 +283,7 @@ def test_unlabeled_rows_scale_the_epochs_to_count_the_training_rows(tmp_path):
     assert config.num_train_epochs == 1.0
 
 
-def test_unlabeled_rows_train_the_teacher_terms_only_and_do_not_lengthen_training(tmp_path, pretrained):  # noqa: F811
+def test_unlabeled_rows_train_the_teacher_terms_only_and_do_not_lengthen_training(tmp_path, pretrained):
     from hf_distill.arguments import ModelArguments
     from hf_distill.commands.distill import prepare
     from hf_distill.data import DataArguments
@@ -311,7 +311,7 @@ def test_unlabeled_rows_train_the_teacher_terms_only_and_do_not_lengthen_trainin
                        labels_only)[4]) == 16  # no teacher term: the unlabelled rows would teach nothing
 
 
-def test_a_bad_unlabeled_file_is_refused_before_the_teacher_trains(tmp_path, pretrained, capsys):  # noqa: F811
+def test_a_bad_unlabeled_file_is_refused_before_the_teacher_trains(tmp_path, pretrained, capsys):
     train = write_rows(tmp_path / "train.csv", sentences(16))
     wrong = write_rows(tmp_path / "unlabeled.jsonl", [{"text": r["sentence"]} for r in sentences(8)])
     out = tmp_path / "run"
