@@ -11,8 +11,12 @@ from test_cli import sentences, write_rows
 from hf_distill.arguments import ModelArguments
 from hf_distill.checkpoints import RUN_FILE, resume_point, student_settings, teacher_settings
 from hf_distill.cli import main
+from hf_distill.commands.distill import DISTILL_INFO
 from hf_distill.config import DistillationConfig
 from hf_distill.data import DataArguments
+from hf_distill.teacher import TEACHER_INFO
+
+RECORDS = {"teacher": TEACHER_INFO, "student": DISTILL_INFO}
 
 
 def settings_of(who="student", **changes):
@@ -69,20 +73,29 @@ def test_rerun_pipeline_resumes_teacher_and_student_as_if_never_stopped_and_refu
             "--save_steps", "2", "--save_total_limit", "3"]
     assert main(argv) == 0
     full = {who: load_file(out / who / "model.safetensors") for who in ("teacher", "student")}
-    for who in ("teacher", "student"):  # stopped after the checkpoint of step 2: no step 4, no saved model
-        for name in ("checkpoint-4", "model.safetensors", "config.json"):
-            path = out / who / name
-            path.unlink() if path.is_file() else shutil.rmtree(path)
 
+    def stop_after_step_2(*stages):  # as if stopped after the checkpoint of step 2: no step 4, no saved model
+        for who in stages:
+            for name in ("checkpoint-4", "model.safetensors", "config.json"):
+                path = out / who / name
+                path.unlink() if path.is_file() else shutil.rmtree(path)
+
+    def assert_resumed(*stages):
+        for who in stages:
+            record = json.loads((out / who / RECORDS[who]).read_text())
+            assert record["steps"] == 4 and record["resumed_from"] == str(out / who / "checkpoint-2"), who
+            resumed = load_file(out / who / "model.safetensors")
+            for name, tensor in full[who].items():
+                assert torch.allclose(resumed[name], tensor, atol=1e-5), (who, name)
+
+    stop_after_step_2("teacher", "student")
     assert main(argv) == 0
-    teacher_info = json.loads((out / "teacher" / "hf_distill_teacher.json").read_text())
-    student_info = json.loads((out / "student" / "hf_distill.json").read_text())
-    assert teacher_info["resumed_from"] == str(out / "teacher" / "checkpoint-2") and teacher_info["steps"] == 4
-    assert student_info["resumed_from"] == str(out / "student" / "checkpoint-2") and student_info["steps"] == 4
-    for who, weights in full.items():
-        resumed = load_file(out / who / "model.safetensors")
-        for name, tensor in weights.items():
-            assert torch.allclose(resumed[name], tensor, atol=1e-5), (who, name)
+    assert_resumed("teacher", "student")
+    stop_after_step_2("student")  # the teacher finished, the student did not: the pipeline keeps one, resumes the other
+    teacher_saved = (out / "teacher" / "model.safetensors").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (out / "teacher" / "model.safetensors").stat().st_mtime_ns == teacher_saved
+    assert_resumed("student")
 
     capsys.readouterr()
     assert main([*argv, "--hidden_weight", "2"]) == 2  # new loss weights, same folder
