@@ -66,18 +66,17 @@ def _settings(*groups: dict) -> dict:
 
 
 def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:
-    """The checkpoint to resume from in `output_dir` (None: train from the start); records `settings` there.
+    """The checkpoint to resume from in `output_dir` (None: train from the start), or `requested` (a path the user
+    gave); records `settings` there, for the checkpoints this run will save.
 
     Raises:
         ValueError: `output_dir` holds checkpoints of a run with other settings, or with no record of them.
     """
     from transformers.trainer_utils import get_last_checkpoint
 
-    if requested:
-        return requested
     path = os.path.join(output_dir, RUN_FILE)
-    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-    if last is not None:
+    last = requested or (get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None)
+    if last is not None and not requested:
         if not os.path.isfile(path):
             raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} but no {RUN_FILE} saying which "
                              f"settings made it. Pass --resume_from_checkpoint {last} to resume from it anyway, or "

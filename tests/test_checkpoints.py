@@ -56,6 +56,8 @@ def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(
         resume_point(str(out), {"a": 2}, None, "distill")
     assert json.loads((out / RUN_FILE).read_text()) == {"a": 1}  # the record of the checkpoints is kept
     assert resume_point(str(out), {"a": 2}, "elsewhere/checkpoint-5", "distill") == "elsewhere/checkpoint-5"
+    assert json.loads((out / RUN_FILE).read_text()) == {"a": 2}  # the settings of the checkpoints it saves from now
+    assert resume_point(str(out), {"a": 2}, None, "distill") == str(out / "checkpoint-10")
     (out / RUN_FILE).unlink()
     with pytest.raises(ValueError, match=rf"no {RUN_FILE}.*--resume_from_checkpoint {out / 'checkpoint-10'}"):
         resume_point(str(out), {"a": 1}, None, "distill")
