@@ -14,7 +14,8 @@ evaluated by `hf-distill evaluate`. Every figure is on the task's validation (or
 selects on: the recipe's rules were chosen on held-out training rows (bench/recipe_rules.py). The MPNet row: the
 PyPI all-mpnet-base-v2 fine-tuned on a subset of SST-2, distilled into a 6-layer student and a narrower one
 (6 layers sliced to hidden 384, 6 heads, FFN 1,536). One file per task in bench/results/tasks/ (skipped when
-present, so runs resume); bench/results/tasks.json, tasks.md and tasks.png summarise them. Run it alone.
+present, so runs resume; a task stopped part-way goes on from its teacher's and students' last checkpoints, and its
+times count the stopped attempts: suite_data.run); bench/results/tasks.json, tasks.md and tasks.png summarise them. Run it alone.
 
 `--rerun` replaces a task's file: its students (and teacher cache) are trained again under the current recipe, and a
 teacher already in runs/tasks/<task>/teacher is kept (the pipeline does not retrain one it finds; the teacher's
