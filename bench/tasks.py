@@ -184,6 +184,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
     seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
                   pipeline_log)
     pipeline = read_json(pipeline_json)
+    splits = [stage_seconds(a) for a in stopped]  # (teacher, distill) seconds of each stopped attempt
     report = read_json(os.path.join(work, "report.json"))
     distilled = read_json(os.path.join(work, "student", "hf_distill.json"))
     teacher_dir = os.path.join(work, "teacher")
@@ -193,8 +194,8 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         "teacher": report["teacher"]["metrics"][report["metric_name"]], "hf_distill": main_metric(report),
         "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
         "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
-        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"] + sum(stage_seconds(a)[0] for a in stopped),
-                    "hf_distill": pipeline["wall_time"]["distill_s"] + sum(stage_seconds(a)[1] for a in stopped)},
+        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"] + sum(t for t, _ in splits),
+                    "hf_distill": pipeline["wall_time"]["distill_s"] + sum(d for _, d in splits)},
         "pipeline_wall_s": seconds, "pipeline_attempts": 1 + len(stopped), "recipe_sha256": recipe_hash(),
         "precision": distilled.get("precision"),
     }
