@@ -15,7 +15,9 @@ selects on: the recipe's rules were chosen on held-out training rows (bench/reci
 PyPI all-mpnet-base-v2 fine-tuned on a subset of SST-2, distilled into a 6-layer student and a narrower one
 (6 layers sliced to hidden 384, 6 heads, FFN 1,536). One file per task in bench/results/tasks/ (skipped when
 present, so runs resume; a task stopped part-way goes on from its teacher's and students' last checkpoints, and its
-times count the stopped attempts: suite_data.run); bench/results/tasks.json, tasks.md and tasks.png summarise them. Run it alone.
+times count the stopped attempts: suite_data.run; a pipeline that finished is not run again when a later student
+stopped: its times are kept in the task folder's pipeline_done.json); bench/results/tasks.json, tasks.md and tasks.png
+summarise them. Run it alone.
 
 `--rerun` replaces a task's file: its students (and teacher cache) are trained again under the current recipe, and a
 teacher already in runs/tasks/<task>/teacher is kept (the pipeline does not retrain one it finds; the teacher's
@@ -38,12 +40,13 @@ from dataclasses import dataclass, field, replace
 
 import suite_data
 import yaml
-from suite_data import python_cmd, read_json, run, stopped_attempts
+from suite_data import python_cmd, read_json, run, stopped_attempts, write_json
 
 RESULTS = os.path.join(suite_data.REPO, "bench", "results")
 OUT_DIR = os.path.join(RESULTS, "tasks")
 WORK = os.path.join(suite_data.REPO, "runs", "tasks")
 RECIPE = os.path.join(suite_data.REPO, "recipes", "sst2_minilm.yaml")
+PIPELINE_DONE = "pipeline_done.json"  # in a task's folder: the finished pipeline's times (run_pipeline)
 DATA_KEYS = ("task_name", "train_file", "validation_file", "class_names", "text_column", "text_pair_column",
              "label_column", "max_length", "max_train_samples", "max_eval_samples", "unlabeled_file",
              "max_unlabeled_samples")
@@ -154,6 +157,26 @@ def stage_seconds(attempt: dict) -> tuple[float, float]:
     return split - attempt["start"], attempt["end"] - split
 
 
+def run_pipeline(recipe: str, work: str) -> dict:
+    """`hf-distill pipeline` for a task (teacher, default student, report), resumed from the checkpoints of attempts
+    that stopped; its times {"teacher_s", "distill_s", "wall_s", "attempts"}, those of the stopped attempts included.
+    Recorded in <work>/pipeline_done.json once it finished, so that a task stopped later (in a student of its own) does not
+    run it again: that would find everything trained and overwrite pipeline.json with the times of doing nothing."""
+    done = os.path.join(work, PIPELINE_DONE)
+    if os.path.isfile(done):
+        return read_json(done)
+    pipeline_json, pipeline_log = os.path.join(work, "pipeline.json"), os.path.join(work, "pipeline.log")
+    stopped = stopped_attempts(pipeline_log)  # earlier attempts that stopped: this one resumes from their checkpoints
+    seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
+                  pipeline_log)
+    wall = read_json(pipeline_json)["wall_time"]
+    splits = [stage_seconds(a) for a in stopped]  # (teacher, distill) seconds of each stopped attempt
+    times = {"teacher_s": wall["teacher_s"] + sum(t for t, _ in splits),
+             "distill_s": wall["distill_s"] + sum(d for _, d in splits), "wall_s": seconds, "attempts": 1 + len(stopped)}
+    write_json(done, times)
+    return times
+
+
 def main_metric(report: dict) -> float:
     return report["student"]["metrics"][report["metric_name"]]
 
@@ -168,7 +191,9 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
             kept_teacher_s = read_json(path)["train_s"]["teacher"]
         for folder in ("student", "no_kd", "teacher_cache", *entry.extra_students):
             shutil.rmtree(os.path.join(work, folder), ignore_errors=True)
-        os.remove(path)
+        for done in (path, os.path.join(work, PIPELINE_DONE)):
+            if os.path.isfile(done):
+                os.remove(done)
     if os.path.isfile(path):
         print(f"skip {path} (exists)", flush=True)
         return read_json(path)
@@ -179,12 +204,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
             suite_data.write_jsonl(suite_data.read_rows(info[split])[::step][:64], info[split])
             info["rows"][split] = info["rows"][split][::step][:64]
     recipe = write_recipe(entry, info, work, smoke)
-    pipeline_json, pipeline_log = os.path.join(work, "pipeline.json"), os.path.join(work, "pipeline.log")
-    stopped = stopped_attempts(pipeline_log)  # earlier attempts that stopped: this one resumes from their checkpoints
-    seconds = run(python_cmd("pipeline", "--config", recipe, "--output_dir", work, "--results_file", pipeline_json),
-                  pipeline_log)
-    pipeline = read_json(pipeline_json)
-    splits = [stage_seconds(a) for a in stopped]  # (teacher, distill) seconds of each stopped attempt
+    times = run_pipeline(recipe, work)
     report = read_json(os.path.join(work, "report.json"))
     distilled = read_json(os.path.join(work, "student", "hf_distill.json"))
     teacher_dir = os.path.join(work, "teacher")
@@ -194,9 +214,8 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         "teacher": report["teacher"]["metrics"][report["metric_name"]], "hf_distill": main_metric(report),
         "teacher_metrics": report["teacher"]["metrics"], "hf_distill_metrics": report["student"]["metrics"],
         "speedup_b32": report.get("speedup_b32"), "steps": distilled["steps"], "max_length": distilled["max_length"],
-        "train_s": {"teacher": pipeline["wall_time"]["teacher_s"] + sum(t for t, _ in splits),
-                    "hf_distill": pipeline["wall_time"]["distill_s"] + sum(d for _, d in splits)},
-        "pipeline_wall_s": seconds, "pipeline_attempts": 1 + len(stopped), "recipe_sha256": recipe_hash(),
+        "train_s": {"teacher": times["teacher_s"], "hf_distill": times["distill_s"]},
+        "pipeline_wall_s": times["wall_s"], "pipeline_attempts": times["attempts"], "recipe_sha256": recipe_hash(),
         "precision": distilled.get("precision"),
     }
     if kept_teacher_s is not None:  # the pipeline found the teacher: its time is the run that trained it
