@@ -136,6 +136,11 @@ CANDIDATES = {
     # the pairs' baseline again with another seed (its copies, head and batches): how far seeds alone move the score
     "s2k_pre_aug_cross_noatt_seed43": (dict(PAIRS_NOATT, seed=43), s2k_steps),
     "s2k_pre_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NOATT, augment_cross_neighbours=3, seed=43), s2k_steps),
+    # the 3-layer student cut from the bottom three layers (1, 2, 3: whole, as pretrained, each layer still reading
+    # the output it was trained on) instead of every other one (1, 3, 5); Sajjad et al. (arXiv:2004.03844) found
+    # dropping the top layers the best cut of a fine-tuned BERT on GLUE
+    "s2k_pre_aug_cross_nb3_noatt_bottom": (dict(PAIRS_NOATT, augment_cross_neighbours=3, student_layers="1,2,3"),
+                                           s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
