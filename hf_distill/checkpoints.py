@@ -12,6 +12,9 @@ A later run in that folder compares its own settings with them when `checkpoint-
   checkpoints with the new ones (`save_total_limit` would rotate by step number and could delete the new ones).
 
 An explicit `--resume_from_checkpoint PATH` resumes from PATH without the comparison.
+
+A checkpoint counts once it is whole: the Trainer writes `trainer_state.json` last, so a folder without it is one
+whose save a stop cut short; the run resumes from the last whole one before it and says which it passed over.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ FREE_FIELDS = frozenset({
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
+CHECKPOINT_DONE = "trainer_state.json"  # the file the Trainer writes last into a checkpoint folder
 
 
 def student_settings(config, model_args, data_args, teacher: str) -> dict:
@@ -65,6 +69,32 @@ def _settings(*groups: dict) -> dict:
             if k not in FREE_FIELDS and not k.startswith(FREE_PREFIXES)}
 
 
+def last_whole_checkpoint(output_dir: str, who: str) -> str | None:
+    """The `checkpoint-N` folder of `output_dir` with the highest N whose save finished (it holds `CHECKPOINT_DONE`);
+    None when there is none. Folders with a higher N whose save a stop cut short are passed over, with a warning."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not os.path.isdir(output_dir):
+        return None
+    steps = {}
+    for name in os.listdir(output_dir):
+        number = name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if number != name and number.isdigit() and os.path.isdir(os.path.join(output_dir, name)):
+            steps[int(number)] = os.path.join(output_dir, name)
+    cut_short = []
+    for step in sorted(steps, reverse=True):
+        if os.path.isfile(os.path.join(steps[step], CHECKPOINT_DONE)):
+            break
+        cut_short.append(os.path.basename(steps[step]))
+    else:
+        step = None
+    if cut_short:
+        logging.getLogger("hf_distill").warning(
+            "%s: %s in %s has no %s (its save was cut short): %s", who, ", ".join(cut_short), output_dir,
+            CHECKPOINT_DONE, f"resuming from {os.path.basename(steps[step])}" if step is not None else "starting afresh")
+    return steps[step] if step is not None else None
+
+
 def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:
     """The checkpoint to resume from in `output_dir` (None: train from the start), or `requested` (a path the user
     gave); records `settings` there, for the checkpoints this run will save.
@@ -72,10 +102,8 @@ def resume_point(output_dir: str, settings: dict, requested: str | None, who: st
     Raises:
         ValueError: `output_dir` holds checkpoints of a run with other settings, or with no record of them.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     path = os.path.join(output_dir, RUN_FILE)
-    last = requested or (get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None)
+    last = requested or last_whole_checkpoint(output_dir, who)
     if last is not None and not requested:
         if not os.path.isfile(path):
             raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} but no {RUN_FILE} saying which "

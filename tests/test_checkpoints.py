@@ -1,6 +1,7 @@
 """Resuming an interrupted run: the last checkpoint of a run with the same settings, refused for other settings."""
 
 import json
+import logging
 import shutil
 
 import pytest
@@ -9,7 +10,14 @@ from safetensors.torch import load_file
 from test_cli import sentences, write_rows
 
 from hf_distill.arguments import ModelArguments
-from hf_distill.checkpoints import RUN_FILE, resume_point, student_settings, teacher_settings
+from hf_distill.checkpoints import (
+    CHECKPOINT_DONE,
+    RUN_FILE,
+    last_whole_checkpoint,
+    resume_point,
+    student_settings,
+    teacher_settings,
+)
 from hf_distill.cli import main
 from hf_distill.commands.distill import DISTILL_INFO
 from hf_distill.config import DistillationConfig
@@ -49,8 +57,9 @@ def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(
     out = tmp_path / "student"
     assert resume_point(str(out), {"a": 1}, None, "distill") is None  # nothing there: from the start
     assert json.loads((out / RUN_FILE).read_text()) == {"a": 1}
-    (out / "checkpoint-2").mkdir()
-    (out / "checkpoint-10").mkdir()
+    for step in (2, 10):
+        (out / f"checkpoint-{step}").mkdir()
+        (out / f"checkpoint-{step}" / CHECKPOINT_DONE).write_text("{}")
     assert resume_point(str(out), {"a": 1}, None, "distill") == str(out / "checkpoint-10")
     with pytest.raises(ValueError, match=r"checkpoint-10 of a run with other settings: a: 1 there, 2 now.*--output_dir"):
         resume_point(str(out), {"a": 2}, None, "distill")
@@ -61,6 +70,30 @@ def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(
     (out / RUN_FILE).unlink()
     with pytest.raises(ValueError, match=rf"no {RUN_FILE}.*--resume_from_checkpoint {out / 'checkpoint-10'}"):
         resume_point(str(out), {"a": 1}, None, "distill")
+
+
+def test_a_checkpoint_whose_save_was_cut_short_is_passed_over(tmp_path, caplog):
+    out = tmp_path / "student"
+    assert last_whole_checkpoint(str(out), "distill") is None  # no folder yet
+    for step, whole in ((1000, True), (2000, True), (3000, False), (250, False)):
+        folder = out / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"")  # a stop between the weights and the trainer state
+        if whole:
+            (folder / CHECKPOINT_DONE).write_text("{}")
+    (out / "checkpoint-x").mkdir()  # not a step: ignored
+    (out / "checkpoint-9000").write_text("")  # a file, not a checkpoint
+    with caplog.at_level(logging.WARNING, logger="hf_distill"):
+        assert last_whole_checkpoint(str(out), "distill") == str(out / "checkpoint-2000")
+    assert "checkpoint-3000" in caplog.text and "resuming from checkpoint-2000" in caplog.text
+    (out / RUN_FILE).write_text(json.dumps({"a": 1}))
+    assert resume_point(str(out), {"a": 1}, None, "distill") == str(out / "checkpoint-2000")
+    for step in (1000, 2000):
+        (out / f"checkpoint-{step}" / CHECKPOINT_DONE).unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hf_distill"):
+        assert resume_point(str(out), {"a": 1}, None, "distill") is None  # none whole: from the start
+    assert "starting afresh" in caplog.text
 
 
 def test_rerun_pipeline_resumes_teacher_and_student_as_if_never_stopped_and_refuses_new_settings(
