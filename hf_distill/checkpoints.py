@@ -24,6 +24,9 @@ import json
 import logging
 import os
 
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
 from .placement import is_main_process
 
 RUN_FILE = "hf_distill_run.json"
@@ -40,7 +43,7 @@ FREE_FIELDS = frozenset({
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
-CHECKPOINT_DONE = "trainer_state.json"  # the file the Trainer writes last into a checkpoint folder
+CHECKPOINT_DONE = TRAINER_STATE_NAME  # the file the Trainer writes last into a checkpoint folder
 
 
 def student_settings(config, model_args, data_args, teacher: str) -> dict:
@@ -72,8 +75,6 @@ def _settings(*groups: dict) -> dict:
 def last_whole_checkpoint(output_dir: str, who: str) -> str | None:
     """The `checkpoint-N` folder of `output_dir` with the highest N whose save finished (it holds `CHECKPOINT_DONE`);
     None when there is none. Folders with a higher N whose save a stop cut short are passed over, with a warning."""
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
     if not os.path.isdir(output_dir):
         return None
     steps = {}
@@ -81,18 +82,14 @@ def last_whole_checkpoint(output_dir: str, who: str) -> str | None:
         number = name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
         if number != name and number.isdigit() and os.path.isdir(os.path.join(output_dir, name)):
             steps[int(number)] = os.path.join(output_dir, name)
-    cut_short = []
-    for step in sorted(steps, reverse=True):
-        if os.path.isfile(os.path.join(steps[step], CHECKPOINT_DONE)):
-            break
-        cut_short.append(os.path.basename(steps[step]))
-    else:
-        step = None
+    newest_first = sorted(steps, reverse=True)
+    whole = next((step for step in newest_first if os.path.isfile(os.path.join(steps[step], CHECKPOINT_DONE))), None)
+    cut_short = [os.path.basename(steps[step]) for step in newest_first if whole is None or step > whole]
     if cut_short:
         logging.getLogger("hf_distill").warning(
             "%s: %s in %s has no %s (its save was cut short): %s", who, ", ".join(cut_short), output_dir,
-            CHECKPOINT_DONE, f"resuming from {os.path.basename(steps[step])}" if step is not None else "starting afresh")
-    return steps[step] if step is not None else None
+            CHECKPOINT_DONE, f"resuming from {os.path.basename(steps[whole])}" if whole is not None else "starting afresh")
+    return steps[whole] if whole is not None else None
 
 
 def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:
