@@ -35,7 +35,9 @@ def default_student_layers(teacher_layers: int, student_layers: int) -> list[int
 
 
 def _layer_key_pattern(model: nn.Module) -> re.Pattern:
-    prefix = f"{model.base_model_prefix}.{arch_of(model).layers}"
+    """State-dict keys of the layers: `bert.encoder.layer.N.*` in a task model, `encoder.layer.N.*` in a bare encoder."""
+    layers = arch_of(model).layers
+    prefix = layers if model.base_model is model else f"{model.base_model_prefix}.{layers}"
     return re.compile(rf"^({re.escape(prefix)})\.(\d+)\.(.*)$")
 
 

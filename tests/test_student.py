@@ -5,7 +5,7 @@ import re
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from hf_distill.architectures import ARCHITECTURES, get_layers
 from hf_distill.student import (
@@ -55,6 +55,19 @@ def test_student_copies_embeddings_layers_and_head(model_type):
     assert outside and all(torch.equal(s_state[k], t_state[k]) for k in outside)  # embeddings, pooler, classifier
     ids = torch.tensor([[5, 6, 7, 8]])
     assert student(input_ids=ids).logits.shape == (1, 3)
+
+
+@pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
+def test_a_bare_encoder_is_cut_like_a_task_model(model_type):
+    """An encoder without a head (AutoModel: keys `encoder.layer.N.*`, no `bert.` prefix) keeps the chosen layers."""
+    torch.manual_seed(0)
+    encoder = AutoModel.from_config(tiny(model_type).config).eval()
+    student = student_from_teacher(encoder, layers=[2, 4])
+    assert type(student) is type(encoder) and student.config.num_hidden_layers == 2
+    for s_index, t_layer in enumerate([2, 4]):
+        for (name, p_s), (_, p_t) in zip(get_layers(student)[s_index].named_parameters(),
+                                         get_layers(encoder)[t_layer - 1].named_parameters()):
+            assert torch.equal(p_s, p_t), name
 
 
 def test_student_layers_validated():
