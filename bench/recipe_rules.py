@@ -65,6 +65,8 @@ V3 = dict(hard_label_weight=0.5, logit_weight=0.5, hidden_weight=3.0, attention_
           learning_rate=1e-4, bf16="auto", train_sampling_strategy="group_by_length", cache=True)
 LABELS = dict(hard_label_weight=1.0, logit_weight=0.0, hidden_weight=0.0, attention_weight=0.0, learning_rate=1e-4,
               train_sampling_strategy="group_by_length", bf16="auto")
+GENERAL_MINILM_L3 = os.path.join(suite_data.REPO, "runs", "general", "minilm_l3")  # bench/general_init.py --out
+GENERAL_MINILM_L3_STSB = GENERAL_MINILM_L3 + "_stsb"  # the same on STS-B's training texts (--text_file)
 AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many (recipe.pair_copies)
 
 
@@ -141,6 +143,13 @@ CANDIDATES = {
     # dropping the top layers the best cut of a fine-tuned BERT on GLUE
     "s2k_pre_aug_cross_nb3_noatt_bottom": (dict(PAIRS_NOATT, augment_cross_neighbours=3, student_layers="1,2,3"),
                                            s2k_steps),
+    # the 3-layer cut after task-agnostic distillation from its 6-layer base on general text (bench/general_init.py,
+    # run first): all of it (its layers 1, 2, 3 are the base's 1, 3, 5, trained to follow the base's 2, 4, 6)
+    "s2k_gen_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3, pretrained=GENERAL_MINILM_L3,
+                                         student_layers="1,2,3"), s2k_steps),
+    # the same stage on the task's own training texts (its pairs, single texts and crossed pairs), no other text
+    "s2k_gentask_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3, pretrained=GENERAL_MINILM_L3_STSB,
+                                             student_layers="1,2,3"), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
@@ -332,9 +341,9 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
             "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size", "128",
             "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--seed", "42", "--logging_steps", "100", "--output_dir", work]
+    base = settings.pop("pretrained", None) or SETUP.get(name, {}).get("pretrained", "pypi:all-MiniLM-L6-v2")
     if settings.pop("init", None) == "pretrained":  # the same layers, cut from the teacher's pretrained base instead
-        argv += ["--student_init", "pretrained", "--pretrained_model",
-                 SETUP.get(name, {}).get("pretrained", "pypi:all-MiniLM-L6-v2")]
+        argv += ["--student_init", "pretrained", "--pretrained_model", base]
     copies = 0
     fixed_copies = settings.pop("copies", None)
     if settings.pop("augment", False):
