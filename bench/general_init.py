@@ -88,14 +88,17 @@ def pair_inputs(rows: list[tuple[str, str]]):
     return draw
 
 
-def task_rows(path: str, columns: list[str]) -> list[tuple[str, str]]:
+def task_rows(path: str, columns: list[str]) -> list[tuple[str, ...]]:
+    """A jsonl file's rows as tuples of the given text columns."""
     with open(path) as f:
         rows = [json.loads(line) for line in f]
     return [tuple(r[c] for c in columns) for r in rows]
 
 
 def loss_of(student, teacher, inputs) -> tuple[torch.Tensor, dict]:
-    mask = inputs["attention_mask"]
+    """The batch's mean of sum over PAIRS of hidden MSE (B, T, 384) plus the last layer's Q-Q, K-K, V-V relation KLs
+    (B, 12, T, T), the terms' values for the log."""
+    mask = inputs["attention_mask"]  # (B, T)
     last_s, last_t = len(STUDENT_LAYERS), PAIRS[-1][0]
     with torch.inference_mode(), capture_qkv(teacher, [last_t], {"q", "k", "v"}) as t_qkv:
         t_hidden = teacher(**inputs, output_hidden_states=True).hidden_states
@@ -154,8 +157,10 @@ def main(args):
     record = {"base": args.base, "student_layers": STUDENT_LAYERS, "pairs": PAIRS, "steps": step, "minutes": args.minutes,
               "batch_size": args.batch_size, "max_length": args.max_length, "learning_rate": args.learning_rate,
               "text_file": args.text_file, "texts": corpus, "train_s": round(time.time() - start, 1), "log": log}
-    for path in (os.path.join(args.out, "general_distill.json"),
-                 os.path.join(RESULTS, f"{os.path.basename(os.path.normpath(args.out))}.json")):
+    paths = [os.path.join(args.out, "general_distill.json")]
+    if not args.smoke:  # a smoke run's record stays beside its student
+        paths.append(os.path.join(RESULTS, f"{os.path.basename(os.path.normpath(args.out))}.json"))
+    for path in paths:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             json.dump(record, f, indent=2)
