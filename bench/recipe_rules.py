@@ -150,6 +150,8 @@ CANDIDATES = {
     # the same stage on the task's own training texts (its pairs, single texts and crossed pairs), no other text
     "s2k_gentask_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3, pretrained=GENERAL_MINILM_L3_STSB,
                                              student_layers="1,2,3"), s2k_steps),
+    "s2k_gentask_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NOATT, augment_cross_neighbours=3, seed=43,
+                                                    pretrained=GENERAL_MINILM_L3_STSB, student_layers="1,2,3"), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
