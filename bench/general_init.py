@@ -34,6 +34,7 @@ import time
 
 import suite_data
 import torch
+from suite_data import read_rows
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
 from hf_distill import losses, student_from_teacher
@@ -54,11 +55,7 @@ def sentences(smoke: bool) -> list[str]:
     for name in ("dev-v1.1.json", "train-subset-44-articles.json"):
         with open(os.path.join(DATA, "squad", name)) as f:
             texts += [p["context"] for a in json.load(f)["data"] for p in a["paragraphs"]]
-    with open(os.path.join(DATA, "imdb", "unsup.jsonl")) as f:
-        for i, line in enumerate(f):
-            if smoke and i >= 50:
-                break
-            texts.append(json.loads(line)["text"].replace("<br />", " "))
+    texts += [r["text"].replace("<br />", " ") for r in read_rows(os.path.join(DATA, "imdb", "unsup.jsonl"))]
     if smoke:
         texts = texts[:100]
     out = []
@@ -88,13 +85,6 @@ def pair_inputs(rows: list[tuple[str, str]]):
     return draw
 
 
-def task_rows(path: str, columns: list[str]) -> list[tuple[str, ...]]:
-    """A jsonl file's rows as tuples of the given text columns."""
-    with open(path) as f:
-        rows = [json.loads(line) for line in f]
-    return [tuple(r[c] for c in columns) for r in rows]
-
-
 def loss_of(student, teacher, inputs) -> tuple[torch.Tensor, dict]:
     """The batch's mean of sum over PAIRS of hidden MSE (B, T, 384) plus the last layer's Q-Q, K-K, V-V relation KLs
     (B, 12, T, T), the terms' values for the log."""
@@ -102,8 +92,9 @@ def loss_of(student, teacher, inputs) -> tuple[torch.Tensor, dict]:
     last_s, last_t = len(STUDENT_LAYERS), PAIRS[-1][0]
     with torch.inference_mode(), capture_qkv(teacher, [last_t], {"q", "k", "v"}) as t_qkv:
         t_hidden = teacher(**inputs, output_hidden_states=True).hidden_states
+    # out of inference mode (the losses save them for backward), the mapped layers only, as hf_distill.teacher does
     t_qkv = {k: v.clone() for k, v in t_qkv.items()}
-    t_hidden = [h.clone() for h in t_hidden]
+    t_hidden = {t: t_hidden[t].clone() for t, _ in PAIRS}
     with capture_qkv(student, [last_s], {"q", "k", "v"}) as s_qkv:
         s_hidden = student(**inputs, output_hidden_states=True).hidden_states
     hidden = sum(losses.hidden_mse(s_hidden[s], t_hidden[t], mask) for t, s in PAIRS).mean()
@@ -121,7 +112,7 @@ def main(args):
     student = student_from_teacher(teacher, layers=STUDENT_LAYERS).train().requires_grad_(True)
     if args.text_file:  # a task's own training texts instead of general text
         columns = args.text_columns.split(",")
-        rows = task_rows(args.text_file, columns)
+        rows = [tuple(r[c] for c in columns) for r in read_rows(args.text_file)]
         draw, corpus = (pair_inputs(rows) if len(columns) == 2 else sentence_inputs([r[0] for r in rows])), len(rows)
     else:
         sents = sentences(args.smoke)

@@ -86,6 +86,7 @@ def s2k_steps(rows: int) -> int:
 # sentence pairs as the recipe distils them: the pretrained cut, teacher-labelled copies, a fifth of them crossed
 PAIRS = dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2)
 PAIRS_NOATT = dict(PAIRS, attention_weight=0.0)
+PAIRS_NB3 = dict(PAIRS_NOATT, augment_cross_neighbours=3)  # crossed to one of the 3 rows sharing the most words
 
 
 # name -> (settings, how many steps: a function of the training rows, or None for the settings' epochs)
@@ -134,24 +135,22 @@ CANDIDATES = {
     "s2k_pre_aug_cross_noatt_hard0": (dict(PAIRS_NOATT, hard_label_weight=0.0), s2k_steps),
     "s2k_pre_aug_cross4_noatt": (dict(PAIRS_NOATT, augment_cross_prob=0.4), s2k_steps),
     # crossed copies of related pairs: the second text from one of the 3 rows sharing the most words with the first
-    "s2k_pre_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3), s2k_steps),
+    "s2k_pre_aug_cross_nb3_noatt": (PAIRS_NB3, s2k_steps),
     # the pairs' baseline again with another seed (its copies, head and batches): how far seeds alone move the score
     "s2k_pre_aug_cross_noatt_seed43": (dict(PAIRS_NOATT, seed=43), s2k_steps),
-    "s2k_pre_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NOATT, augment_cross_neighbours=3, seed=43), s2k_steps),
+    "s2k_pre_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NB3, seed=43), s2k_steps),
     # the 3-layer student cut from the bottom three layers (1, 2, 3: whole, as pretrained, each layer still reading
     # the output it was trained on) instead of every other one (1, 3, 5); Sajjad et al. (arXiv:2004.03844) found
     # dropping the top layers the best cut of a fine-tuned BERT on GLUE
-    "s2k_pre_aug_cross_nb3_noatt_bottom": (dict(PAIRS_NOATT, augment_cross_neighbours=3, student_layers="1,2,3"),
-                                           s2k_steps),
+    "s2k_pre_aug_cross_nb3_noatt_bottom": (dict(PAIRS_NB3, student_layers="1,2,3"), s2k_steps),
     # the 3-layer cut after task-agnostic distillation from its 6-layer base on general text (bench/general_init.py,
     # run first): all of it (its layers 1, 2, 3 are the base's 1, 3, 5, trained to follow the base's 2, 4, 6)
-    "s2k_gen_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3, pretrained=GENERAL_MINILM_L3,
-                                         student_layers="1,2,3"), s2k_steps),
+    "s2k_gen_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=GENERAL_MINILM_L3, student_layers="1,2,3"), s2k_steps),
     # the same stage on the task's own training texts (its pairs, single texts and crossed pairs), no other text
-    "s2k_gentask_aug_cross_nb3_noatt": (dict(PAIRS_NOATT, augment_cross_neighbours=3, pretrained=GENERAL_MINILM_L3_STSB,
-                                             student_layers="1,2,3"), s2k_steps),
-    "s2k_gentask_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NOATT, augment_cross_neighbours=3, seed=43,
-                                                    pretrained=GENERAL_MINILM_L3_STSB, student_layers="1,2,3"), s2k_steps),
+    "s2k_gentask_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=GENERAL_MINILM_L3_STSB, student_layers="1,2,3"),
+                                        s2k_steps),
+    "s2k_gentask_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NB3, pretrained=GENERAL_MINILM_L3_STSB, student_layers="1,2,3",
+                                                    seed=43), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
