@@ -83,6 +83,15 @@ class ModelArguments:
             "config; default: as built (the teacher's config, 0.1 for BERT)."
         },
     )
+    assistant_layers: str | None = field(
+        default=None,
+        metadata={
+            "help": "Teacher assistants (TAKD, arXiv:1902.03393): depths distilled first, deepest first, e.g. '4' or "
+            "'5,4'. Each is distilled from the teacher with the same settings and cut from the bottom layers of the one "
+            "before; the student is cut from the last one's bottom layers. Saved beside the student as "
+            "<student folder>_assistant_l<depth>. Needs student_num_layers (not student_layers, student, student_config)."
+        },
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -100,6 +109,29 @@ class ModelArguments:
             raise ValueError(f"teacher_min_train_steps must be >= 0, got {self.teacher_min_train_steps}.")
         if self.student_num_layers is None and self.student_layers is None and self.student is None and not self.student_config:
             self.student_num_layers = 3
+        if self.assistant_layers:
+            self.assistant_depths()  # checked here, before any model loads
+
+    def assistant_depths(self) -> list[int]:
+        """`assistant_layers` as depths, deepest first; [] when none. Each must be deeper than the next and than the
+        student (the teacher's depth is checked against them where the teacher is known: `check_assistant_depths`)."""
+        if not self.assistant_layers:
+            return []
+        try:
+            depths = [int(x) for x in str(self.assistant_layers).split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"assistant_layers: cannot read {self.assistant_layers!r}; write depths separated by "
+                             "commas, deepest first, e.g. '4' or '5,4'.") from None
+        if self.student_layers or self.student or self.student_config or self.student_num_layers is None:
+            raise ValueError("assistant_layers cuts the student from the bottom layers of the last assistant, so the "
+                             "student is given by its depth: pass student_num_layers, not student_layers, student or "
+                             "student_config.")
+        chain = [*depths, self.student_num_layers]
+        if not depths or any(a <= b for a, b in zip(chain, chain[1:])):
+            raise ValueError(f"assistant_layers {self.assistant_layers!r}: each depth must be deeper than the next and "
+                             f"than the student's {self.student_num_layers} layers, deepest first, e.g. "
+                             f"'{self.student_num_layers + 1}'.")
+        return depths
 
 
 @dataclass

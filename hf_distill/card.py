@@ -236,6 +236,11 @@ def _context(info: dict) -> dict[str, Any]:
     ctx["student_layers_str"] = (
         "[" + ", ".join(str(i) for i in layers) + "]" if isinstance(layers, (list, tuple)) and layers else None
     )
+    assistants = info.get("assistants")
+    ctx["assistants_str"] = (
+        ", ".join(str(a.get("layers")) for a in assistants if isinstance(a, dict))
+        if isinstance(assistants, (list, tuple)) and assistants else None
+    )
     command = info.get("command")
     if isinstance(command, (list, tuple)):
         command = shlex.join(str(c) for c in command)
@@ -315,7 +320,8 @@ def render_card(info: dict) -> str:
     - `retention` (float): student_metric / teacher_metric (0.97 = 97%); computed when absent.
     - `loss_weights` (dict name -> float), `temperature` (float).
     - `layer_map` (str "teacher:student,...", e.g. "2:1,4:2,6:3"; a dict or list of pairs is also accepted).
-    - `student_layers` (list[int]): teacher layers copied into the student.
+    - `student_layers` (list[int]): teacher layers copied into the student (the last assistant's, with `assistants`).
+    - `assistants` (list of {"layers", "folder"}): teacher assistants distilled first, deepest first.
     - `num_parameters` {"student", "teacher"} (ints), `size_mb` {"student", "teacher"} (floats).
     - `latency_ms` {"student_b1", "teacher_b1", "student_b32", "teacher_b32"} (ms per batch).
     - `speedup_b32` (float): teacher / student latency at batch 32; computed from `latency_ms` when absent.
@@ -399,6 +405,7 @@ def write_student_card(report: dict, data_args, run_args, student_dir: str) -> s
         "temperature": distillation.get("temperature"),
         "layer_map": distillation.get("layer_map"),
         "student_layers": distillation.get("student_layers"),
+        "assistants": distillation.get("assistants"),
         "command": _reproduce_command(distillation.get("command"), run_args.command),
         **card_fields(report),
     }

@@ -41,7 +41,7 @@ FREE_FIELDS = frozenset({
     "dataloader_multiprocessing_context", "validation_file", "max_eval_samples",
 })
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
-STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples"})  # and student_*, augment_*
+STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
 CHECKPOINT_DONE = TRAINER_STATE_NAME  # the file the Trainer writes last into a checkpoint folder
 

@@ -300,3 +300,46 @@ def test_question_answering_pipeline_from_squad_files(tmp_path):
     assert code == 0
     result = json.loads((tmp_path / "search" / "search.json").read_text())
     assert result["metric"] == "f1" and 0 <= result["teacher"]["accuracy"] <= 100 and len(result["candidates"]) == 4
+
+
+def test_assistants_are_distilled_first_and_the_student_is_cut_from_the_last(tmp_path, pretrained):
+    train = write_rows(tmp_path / "train.csv", sentences(24))
+    val = write_rows(tmp_path / "val.csv", sentences(6))
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    chain = ["--train_file", train, "--validation_file", val, "--output_dir", str(out), "--student_num_layers", "1",
+             "--assistant_layers", "3,2", "--hidden_weight", "1", "--teacher_cache_dir", str(cache), *FAST]
+    assert main(["pipeline", "--pretrained_model", pretrained, *chain]) == 0  # a 4-layer teacher, then 3, 2, 1
+    l3, l2, student = out / "student_assistant_l3", out / "student_assistant_l2", out / "student"
+    for folder, depth in ((l3, 3), (l2, 2), (student, 1)):
+        assert AutoModelForSequenceClassification.from_pretrained(folder).config.num_hidden_layers == depth
+    runs = {f: json.loads((f / "hf_distill_run.json").read_text()) for f in (l3, l2, student)}
+    assert runs[l3]["student_init"] == "teacher" and runs[l3]["student_layers"] is None  # cut as the arguments say
+    assert (runs[l2]["pretrained_model"], runs[l2]["student_layers"]) == (str(l3), "1,2")  # the bottom of the one before
+    assert (runs[student]["pretrained_model"], runs[student]["student_layers"]) == (str(l2), "1")
+    assert all(runs[f]["student_init"] == "pretrained" for f in (l2, student))
+    info = json.loads((student / "hf_distill.json").read_text())
+    assert info["assistants"] == [{"layers": 3, "folder": str(l3)}, {"layers": 2, "folder": str(l2)}]
+    for name in ("cache", "cache_assistant_l3", "cache_assistant_l2"):  # one cache per layer map
+        assert (tmp_path / name / "meta.json").is_file(), name
+    assert "teacher assistants of 3, 2 layers" in (student / "README.md").read_text()
+
+    weights = (l3 / "model.safetensors").stat().st_mtime_ns
+    assert main(["distill", "--teacher", str(out / "teacher"), *chain]) == 0
+    assert (l3 / "model.safetensors").stat().st_mtime_ns == weights  # a finished assistant is reused
+    assert main(["distill", "--teacher", pretrained, *chain]) == 2  # not this teacher's assistant: refused
+    assert (l3 / "model.safetensors").stat().st_mtime_ns == weights  # and kept
+
+
+def test_assistant_depths_are_refused_before_any_model_loads(tmp_path, pretrained):
+    from hf_distill.arguments import ModelArguments
+
+    assert ModelArguments(assistant_layers="5, 4", student_num_layers=3).assistant_depths() == [5, 4]
+    for depths, layers in (("4,5", 3), ("3", 3), ("4,4", 3), ("four", 3)):
+        with pytest.raises(ValueError, match="assistant_layers"):
+            ModelArguments(assistant_layers=depths, student_num_layers=layers)
+    with pytest.raises(ValueError, match="pass student_num_layers, not student_layers"):
+        ModelArguments(assistant_layers="4", student_layers="1,2")
+    train = write_rows(tmp_path / "train.csv", sentences(8))
+    code = main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
+                 "--assistant_layers", "4", "--student_num_layers", "2", *FAST])  # the teacher has 4 layers
+    assert code == 2 and not (tmp_path / "o").exists()

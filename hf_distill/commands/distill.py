@@ -3,11 +3,14 @@
     hf-distill distill --config recipes/sst2_minilm.yaml --teacher runs/sst2_minilm/teacher --output_dir runs/sst2b
 
 With --teacher_cache_dir the teacher's outputs are read from disk, the cache built on first use. The student is a
-standard model; hf_distill.json beside it records how it was distilled (the card reads it).
+standard model; hf_distill.json beside it records how it was distilled (the card reads it). With --assistant_layers
+(e.g. 4) the teacher is first distilled into assistants of those depths, and the student is cut from the last one.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -43,6 +46,9 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     from ..metrics import compute_metrics_for
     from ..trainer import DistillationTrainer
 
+    assistants = []
+    if model_args.assistant_layers:
+        model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
     config.output_dir = output_dir
@@ -93,6 +99,7 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
             if data_args.unlabeled_file and config.uses_teacher else None,
             "max_length": data_args.max_length,
             "student_init": model_args.student_init,
+            "assistants": assistants or None,
             "learning_rate": config.learning_rate,
             "precision": precision_of(config),  # after `bf16: auto`
             "augment": {"copies": data_args.augment_copies, "min_words": data_args.augment_min_words,
@@ -104,6 +111,71 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
         with open(os.path.join(output_dir, DISTILL_INFO), "w") as f:
             json.dump(info, f, indent=2)
     return output_dir
+
+
+def assistant_folder(output_dir: str, depth: int) -> str:
+    """Where the assistant of `depth` layers of the student in `output_dir` is saved: beside it, not inside it (the
+    student's folder is what gets pushed)."""
+    return f"{os.path.normpath(output_dir)}_assistant_l{depth}"
+
+
+def bottom_layers(depth: int) -> str:
+    """The `student_layers` that cut a model's bottom `depth` layers: '1,2,...,depth'."""
+    return ",".join(str(i) for i in range(1, depth + 1))
+
+
+def check_assistant_depths(depths: list[int], teacher_depth: int) -> None:
+    if depths and depths[0] >= teacher_depth:
+        raise ValueError(f"assistant_layers: an assistant of {depths[0]} layers is not smaller than the teacher's "
+                         f"{teacher_depth}; give depths between the student's and {teacher_depth - 1}.")
+
+
+def check_finished_assistant(folder: str, depth: int, teacher_path: str) -> None:
+    """An assistant already in `folder` is reused only when it has `depth` layers and was distilled from `teacher_path`."""
+    from transformers import AutoConfig
+
+    with open(os.path.join(folder, DISTILL_INFO)) as f:
+        made_from = json.load(f).get("teacher")
+    layers = AutoConfig.from_pretrained(folder).num_hidden_layers
+    if made_from != teacher_path or layers != depth:
+        raise ValueError(f"assistant_layers: {folder} holds a {layers}-layer student distilled from {made_from!r}, not "
+                         f"the {depth}-layer assistant of {teacher_path!r} this run needs. Move it away (it is kept, "
+                         "not overwritten) or use another --output_dir.")
+
+
+def through_assistants(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
+                       command: str | None) -> tuple[ModelArguments, list[dict]]:
+    """Teacher assistants (TAKD, Mirzadeh et al., arXiv:1902.03393): for each depth of `assistant_layers`, deepest
+    first, a student of that depth distilled from the teacher with the same settings (a copy of the data and
+    distillation arguments each, since the recipe's rules change them; its own teacher cache, `_assistant_l<depth>`
+    after the student's, as the layer map differs). The first is cut as the arguments say, each next one from the
+    bottom layers of the one before (`student_init pretrained` from its folder), all saved by `assistant_folder`;
+    one whose hf_distill.json is there already is not trained again (`check_finished_assistant`). Returns the
+    arguments that cut the student from the bottom layers of the last assistant, and each assistant's
+    {"layers", "folder"}."""
+    from transformers import AutoConfig
+
+    depths = model_args.assistant_depths()
+    check_assistant_depths(depths, AutoConfig.from_pretrained(resolve_model_path(teacher_path)).num_hidden_layers)
+    source, assistants = dataclasses.replace(model_args, assistant_layers=None, student_width=None), []
+    for depth in depths:
+        folder = assistant_folder(output_dir, depth)
+        stage = dataclasses.replace(source, student_num_layers=depth, student_layers=bottom_layers(depth) if assistants else None)
+        if os.path.isfile(os.path.join(folder, DISTILL_INFO)):
+            check_finished_assistant(folder, depth, teacher_path)
+            logger.info("assistant of %d layers found at %s, not distilled again", depth, folder)
+        else:
+            logger.info("assistant of %d layers: distilling -> %s", depth, folder)
+            stage_config = copy.deepcopy(config)
+            if stage_config.teacher_cache_dir:
+                stage_config.teacher_cache_dir = f"{os.path.normpath(stage_config.teacher_cache_dir)}_assistant_l{depth}"
+            distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command)
+        assistants.append({"layers": depth, "folder": folder})
+        source = dataclasses.replace(source, student_init="pretrained", pretrained_model=folder)
+    student = dataclasses.replace(model_args, assistant_layers=None, student_init="pretrained",
+                                  pretrained_model=assistants[-1]["folder"],
+                                  student_layers=bottom_layers(model_args.student_num_layers))
+    return student, assistants
 
 
 def check_task(data, teacher) -> None:
