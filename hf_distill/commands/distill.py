@@ -153,6 +153,7 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
     one whose hf_distill.json is there already is not trained again (`check_finished_assistant`). Returns the
     arguments that cut the student from the bottom layers of the last assistant, and each assistant's
     {"layers", "folder"}."""
+    from accelerate import PartialState
     from transformers import AutoConfig
 
     depths = model_args.assistant_depths()
@@ -170,6 +171,7 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
             if stage_config.teacher_cache_dir:
                 stage_config.teacher_cache_dir = f"{os.path.normpath(stage_config.teacher_cache_dir)}_assistant_l{depth}"
             distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command)
+            PartialState().wait_for_everyone()  # the main process has saved it: every process cuts the next from it
         assistants.append({"layers": depth, "folder": folder})
         source = dataclasses.replace(source, student_init="pretrained", pretrained_model=folder)
     student = dataclasses.replace(model_args, assistant_layers=None, student_init="pretrained",
