@@ -343,3 +343,14 @@ def test_assistant_depths_are_refused_before_any_model_loads(tmp_path, pretraine
     code = main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
                  "--assistant_layers", "4", "--student_num_layers", "2", *FAST])  # the teacher has 4 layers
     assert code == 2 and not (tmp_path / "o").exists()
+
+
+def test_a_labels_only_run_distils_no_assistants(tmp_path, pretrained):
+    train = write_rows(tmp_path / "train.csv", sentences(8))
+    out = tmp_path / "o"
+    code = main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(out),
+                 "--assistant_layers", "3", "--student_num_layers", "1", "--hard_label_weight", "1",
+                 "--logit_weight", "0", "--hidden_weight", "0", *FAST])
+    assert code == 0 and (out / "student" / "model.safetensors").is_file()
+    assert not (out / "student_assistant_l3").exists()  # nothing to learn from a teacher: no assistant
+    assert json.loads((out / "student" / "hf_distill.json").read_text())["assistants"] is None

@@ -47,6 +47,9 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     from ..trainer import DistillationTrainer
 
     assistants = []
+    if model_args.assistant_layers and not config.uses_teacher:
+        logger.info("labels only (no teacher term): no assistants, the student is cut as if none were asked for")
+        model_args = dataclasses.replace(model_args, assistant_layers=None)
     if model_args.assistant_layers:
         model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
