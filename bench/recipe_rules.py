@@ -169,6 +169,14 @@ CANDIDATES = {
                                                student_layers="1,2,3,4"), s2k_steps),
     "s2k_chain54_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
                                              student_layers="1,2,3"), s2k_steps),
+    "s2k_chain54_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
+                                                    student_layers="1,2,3", seed=43), s2k_steps),
+    # the same chain with each assistant trained half as long (1,000 steps each, the student its 2,000): at what cost
+    "s1k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
+    "s1k_chain5_aug_cross_nb3_noatt_l4": (dict(PAIRS_NB3, layers=4, pretrained=chain_student("s1k_pre_aug_cross_nb3_noatt_l5"),
+                                               student_layers="1,2,3,4"), lambda n: s2k_steps(n) // 2),
+    "s2k_chain54half_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s1k_chain5_aug_cross_nb3_noatt_l4"),
+                                                 student_layers="1,2,3"), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
