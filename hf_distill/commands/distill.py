@@ -140,7 +140,10 @@ def check_finished_assistant(folder: str, depth: int, teacher_path: str) -> None
     with open(os.path.join(folder, DISTILL_INFO)) as f:
         made_from = json.load(f).get("teacher")
     layers = AutoConfig.from_pretrained(folder).num_hidden_layers
-    if made_from != teacher_path or layers != depth:
+    same_teacher = made_from == teacher_path or (
+        isinstance(made_from, str) and os.path.isdir(made_from) and os.path.isdir(teacher_path)
+        and os.path.samefile(made_from, teacher_path))  # one folder, named another way
+    if not same_teacher or layers != depth:
         raise ValueError(f"assistant_layers: {folder} holds a {layers}-layer student distilled from {made_from!r}, not "
                          f"the {depth}-layer assistant of {teacher_path!r} this run needs. Move it away (it is kept, "
                          "not overwritten) or use another --output_dir.")
