@@ -199,3 +199,21 @@ def test_ddp_two_processes_match_one(tmp_path, reference, mix, find_unused):
     (d_end,) = [h for h in summary["log_history"] if "train_loss" in h]
     (r_end,) = [h for h in read(single, "run.json")["log_history"] if "train_loss" in h]
     assert d_end["train_loss"] == pytest.approx(r_end["train_loss"], rel=LOG_REL)
+
+
+def test_assistants_under_ddp_each_process_cuts_the_student_from_the_saved_assistant(tmp_path, pretrained):
+    """`distill --assistant_layers` in two processes: both distil the assistant, then both cut the student from the
+    folder the main process saved it to (distill waits for it)."""
+    rows = [{"sentence": f"{w} film number {i}", "label": i % 2} for i, w in enumerate(["good", "bad"] * 8)]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", DDP_CONFIG, "--num_processes", 2,
+              "--num_machines", 1, "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "{port}"]
+    command = ["-m", "hf_distill", "distill", "--teacher", pretrained, "--train_file", train, "--output_dir", out,
+               "--student_num_layers", "1", "--assistant_layers", "2", "--hidden_weight", "1", "--max_steps", "2",
+               "--per_device_train_batch_size", "4", "--use_cpu", "true", "--report_to", "none", "--save_strategy", "no"]
+    result = run(launch + command, out)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads((out / "student" / "hf_distill.json").read_text())["assistants"][0]["layers"] == 2
+    assert json.loads((out / "student_assistant_l2" / "hf_distill.json").read_text())["steps"] == 2
