@@ -91,12 +91,16 @@ def run_single(out_dir, mix):
     return run([sys.executable, *worker], out_dir)
 
 
-def run_ddp(out_dir, mix, *extra):
+def ddp_launch() -> list:
+    """`accelerate launch` of two CPU processes over gloo; `run` fills in a free port."""
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", DDP_CONFIG]
     launch += ["--num_processes", 2, "--num_machines", 1, "--mixed_precision", "no", "--dynamo_backend", "no"]
-    launch += ["--main_process_port", "{port}"]
+    return launch + ["--main_process_port", "{port}"]
+
+
+def run_ddp(out_dir, mix, *extra):
     worker = [WORKER, out_dir, "--per_device_train_batch_size", 4, "--max_steps", STEPS, "--mix", mix, *extra]
-    return run(launch + worker, out_dir)
+    return run(ddp_launch() + worker, out_dir)
 
 
 def files(out_dir):
@@ -208,12 +212,10 @@ def test_assistants_under_ddp_each_process_cuts_the_student_from_the_saved_assis
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "run"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", DDP_CONFIG, "--num_processes", 2,
-              "--num_machines", 1, "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "{port}"]
     command = ["-m", "hf_distill", "distill", "--teacher", pretrained, "--train_file", train, "--output_dir", out,
                "--student_num_layers", "1", "--assistant_layers", "2", "--hidden_weight", "1", "--max_steps", "2",
                "--per_device_train_batch_size", "4", "--use_cpu", "true", "--report_to", "none", "--save_strategy", "no"]
-    result = run(launch + command, out)
+    result = run(ddp_launch() + command, out)
     assert result.returncode == 0, result.stderr[-4000:]
     assert json.loads((out / "student" / "hf_distill.json").read_text())["assistants"][0]["layers"] == 2
     assert json.loads((out / "student_assistant_l2" / "hf_distill.json").read_text())["steps"] == 2
