@@ -171,6 +171,9 @@ CANDIDATES = {
                                              student_layers="1,2,3"), s2k_steps),
     "s2k_chain54_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
                                                     student_layers="1,2,3", seed=43), s2k_steps),
+    # the chain's last cut keeping the 4-layer assistant's top layer (1, 2, 4: the one its head reads) instead of 1, 2, 3
+    "s2k_chain54top_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
+                                                student_layers="1,2,4"), s2k_steps),
     # the same chain with each assistant trained half as long (1,000 steps each, the student its 2,000): at what cost
     "s1k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
     "s1k_chain5_aug_cross_nb3_noatt_l4": (dict(PAIRS_NB3, layers=4, pretrained=chain_student("s1k_pre_aug_cross_nb3_noatt_l5"),
