@@ -69,12 +69,11 @@ GENERAL_MINILM_L3 = os.path.join(suite_data.REPO, "runs", "general", "minilm_l3"
 GENERAL_MINILM_L3_STSB = GENERAL_MINILM_L3 + "_stsb"  # the same on STS-B's training texts (--text_file)
 
 
-def chain_student(candidate: str, task: str = "stsb", teacher_from: str = "teacher_lr1e-4_fp32") -> str:
-    """Where a candidate distilled from a teacher candidate's teacher saved its student (to start another from)."""
-    return os.path.join(WORK, task, f"{candidate}__{teacher_from}", "student")
+def cut_from(candidate: str, layers: str, task: str = "stsb", teacher_from: str = "teacher_lr1e-4_fp32") -> dict:
+    """Settings that cut a student's `layers` from the student another candidate (distilled from a teacher
+    candidate's teacher, run first) saved: an assistant's."""
+    return {"pretrained": os.path.join(WORK, task, f"{candidate}__{teacher_from}", "student"), "student_layers": layers}
 
-
-STSB_L4_STUDENT = chain_student("s2k_pre_aug_cross_noatt_l4")
 AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many (recipe.pair_copies)
 
 
@@ -161,25 +160,31 @@ CANDIDATES = {
                                                     seed=43), s2k_steps),
     # a teacher assistant (Mirzadeh et al., arXiv:1902.03393): the 3-layer student cut from the 4-layer student
     # already distilled from this teacher (s2k_pre_aug_cross_noatt_l4, run first; 0.845), its bottom three layers
-    "s2k_ta4_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=STSB_L4_STUDENT, student_layers="1,2,3"), s2k_steps),
+    "s2k_ta4_aug_cross_nb3_noatt": (dict(PAIRS_NB3, **cut_from("s2k_pre_aug_cross_noatt_l4", "1,2,3")), s2k_steps),
     # assistants in a chain, each stage one layer shallower than the one before: 5 layers cut from the teacher's
     # pretrained base, then 4 cut from the 5-layer student, then 3 from the 4-layer one (bottom layers each time)
     "s2k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), s2k_steps),
-    "s2k_chain5_aug_cross_nb3_noatt_l4": (dict(PAIRS_NB3, layers=4, pretrained=chain_student("s2k_pre_aug_cross_nb3_noatt_l5"),
-                                               student_layers="1,2,3,4"), s2k_steps),
-    "s2k_chain54_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
-                                             student_layers="1,2,3"), s2k_steps),
-    "s2k_chain54_aug_cross_nb3_noatt_seed43": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
-                                                    student_layers="1,2,3", seed=43), s2k_steps),
+    "s2k_chain5_aug_cross_nb3_noatt_l4": (
+        dict(PAIRS_NB3, layers=4, **cut_from("s2k_pre_aug_cross_nb3_noatt_l5", "1,2,3,4")),
+        s2k_steps),
+    "s2k_chain54_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s2k_chain5_aug_cross_nb3_noatt_l4", "1,2,3")),
+        s2k_steps),
+    "s2k_chain54_aug_cross_nb3_noatt_seed43": (
+        dict(PAIRS_NB3, **cut_from("s2k_chain5_aug_cross_nb3_noatt_l4", "1,2,3"), seed=43),
+        s2k_steps),
     # the chain's last cut keeping the 4-layer assistant's top layer (1, 2, 4: the one its head reads) instead of 1, 2, 3
-    "s2k_chain54top_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s2k_chain5_aug_cross_nb3_noatt_l4"),
-                                                student_layers="1,2,4"), s2k_steps),
+    "s2k_chain54top_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s2k_chain5_aug_cross_nb3_noatt_l4", "1,2,4")),
+        s2k_steps),
     # the same chain with each assistant trained half as long (1,000 steps each, the student its 2,000): at what cost
     "s1k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
-    "s1k_chain5_aug_cross_nb3_noatt_l4": (dict(PAIRS_NB3, layers=4, pretrained=chain_student("s1k_pre_aug_cross_nb3_noatt_l5"),
-                                               student_layers="1,2,3,4"), lambda n: s2k_steps(n) // 2),
-    "s2k_chain54half_aug_cross_nb3_noatt": (dict(PAIRS_NB3, pretrained=chain_student("s1k_chain5_aug_cross_nb3_noatt_l4"),
-                                                 student_layers="1,2,3"), s2k_steps),
+    "s1k_chain5_aug_cross_nb3_noatt_l4": (
+        dict(PAIRS_NB3, layers=4, **cut_from("s1k_pre_aug_cross_nb3_noatt_l5", "1,2,3,4")),
+        lambda n: s2k_steps(n) // 2),
+    "s2k_chain54half_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4", "1,2,3")),
+        s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor

@@ -186,6 +186,13 @@ def main_metric(report: dict) -> float:
     return report["student"]["metrics"][report["metric_name"]]
 
 
+def evaluate(recipe: str, teacher_dir: str, folder: str, smoke: bool) -> dict:
+    """`hf-distill evaluate` of the teacher against <folder>/student (metric and latency): its report.json."""
+    run(python_cmd("evaluate", "--config", recipe, "--teacher", teacher_dir, "--output_dir", folder,
+                   "--latency_runs", "2" if smoke else "20"), os.path.join(folder, "evaluate.log"))
+    return read_json(os.path.join(folder, "report.json"))
+
+
 def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool = False) -> dict | None:
     path = os.path.join(out_dir, f"{name}.json")
     entry = SUITE[name]
@@ -234,9 +241,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
         for key, value in options.items():
             argv += [f"--{key}", str(value)]
         result["train_s"][student] = run(python_cmd("distill", *argv), os.path.join(folder, "distill.log"))
-        run(python_cmd("evaluate", "--config", recipe, "--teacher", teacher_dir, "--output_dir", folder,
-                       "--latency_runs", "2" if smoke else "20"), os.path.join(folder, "evaluate.log"))
-        evaluated = read_json(os.path.join(folder, "report.json"))
+        evaluated = evaluate(recipe, teacher_dir, folder, smoke)
         result[student] = main_metric(evaluated)
         result[f"{student}_metrics"] = evaluated["student"]["metrics"]
         result[f"{student}_speedup_b32"] = evaluated.get("speedup_b32")
@@ -260,10 +265,7 @@ def retime_task(name: str, out_dir: str, work_root: str, smoke: bool) -> dict:
     link = os.path.join(scratch, "student")
     if not os.path.islink(link):
         os.symlink(os.path.join(work, "student"), link)
-    run(python_cmd("evaluate", "--config", os.path.join(work, "recipe.yaml"), "--teacher", os.path.join(work, "teacher"),
-                   "--output_dir", scratch, "--latency_runs", "2" if smoke else "20"),
-        os.path.join(scratch, "evaluate.log"))
-    report = read_json(os.path.join(scratch, "report.json"))
+    report = evaluate(os.path.join(work, "recipe.yaml"), os.path.join(work, "teacher"), scratch, smoke)
     if abs(main_metric(report) - row["hf_distill"]) > 1e-9:
         raise SystemExit(f"--retime {name}: the student scores {main_metric(report)} now against {row['hf_distill']} "
                          f"in the row: runs/tasks/{name}/student is not the row's student")

@@ -116,10 +116,10 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     return output_dir
 
 
-def assistant_folder(output_dir: str, depth: int) -> str:
-    """Where the assistant of `depth` layers of the student in `output_dir` is saved: beside it, not inside it (the
-    student's folder is what gets pushed)."""
-    return f"{os.path.normpath(output_dir)}_assistant_l{depth}"
+def assistant_folder(path: str, depth: int) -> str:
+    """The assistant of `depth` layers' counterpart of the student's folder `path` (where it is saved: beside the
+    student, not inside the folder that gets pushed), or of the student's teacher cache (its own layer map)."""
+    return f"{os.path.normpath(path)}_assistant_l{depth}"
 
 
 def bottom_layers(depth: int) -> str:
@@ -175,7 +175,7 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
             logger.info("assistant of %d layers: distilling -> %s", depth, folder)
             stage_config = copy.deepcopy(config)
             if stage_config.teacher_cache_dir:
-                stage_config.teacher_cache_dir = f"{os.path.normpath(stage_config.teacher_cache_dir)}_assistant_l{depth}"
+                stage_config.teacher_cache_dir = assistant_folder(stage_config.teacher_cache_dir, depth)
             distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command)
             PartialState().wait_for_everyone()  # the main process has saved it: every process cuts the next from it
         assistants.append({"layers": depth, "folder": folder})
