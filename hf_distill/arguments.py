@@ -92,6 +92,20 @@ class ModelArguments:
             "<student folder>_assistant_l<depth>. Needs student_num_layers (not student_layers, student, student_config)."
         },
     )
+    pair_assistants: int = field(
+        default=0,
+        metadata={
+            "help": "The pair rule's teacher assistants (hf_distill.recipe.apply_pair_assistants): sentence pairs that "
+            "the pair rule gives teacher-labelled copies (augment_pairs_to_rows) are distilled through at most this "
+            "many assistants, their depths evenly spaced between the teacher's and the student's, unless "
+            "assistant_layers is given. 0: none. The default recipe: 2."
+        },
+    )
+    assistant_steps_fraction: float = field(
+        default=1.0,
+        metadata={"help": "Each assistant trains this fraction of the student's optimizer steps (its epochs, step "
+                  "floor and max_steps scaled). The default recipe: 0.5."},
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -109,8 +123,17 @@ class ModelArguments:
             raise ValueError(f"teacher_min_train_steps must be >= 0, got {self.teacher_min_train_steps}.")
         if self.student_num_layers is None and self.student_layers is None and self.student is None and not self.student_config:
             self.student_num_layers = 3
+        if self.pair_assistants < 0:
+            raise ValueError(f"pair_assistants must be >= 0 (0: none), got {self.pair_assistants}.")
+        if self.assistant_steps_fraction <= 0:
+            raise ValueError(f"assistant_steps_fraction must be > 0 (1: as long as the student), got "
+                             f"{self.assistant_steps_fraction}.")
         if self.assistant_layers:
             self.assistant_depths()  # checked here, before any model loads
+
+    def cuts_by_depth(self) -> bool:
+        """Whether the student is given by its depth alone (student_num_layers), the only student assistants fit."""
+        return bool(self.student_num_layers) and not (self.student_layers or self.student or self.student_config)
 
     def assistant_depths(self) -> list[int]:
         """`assistant_layers` as depths, deepest first; [] when none. Each must be deeper than the next and than the
@@ -122,7 +145,7 @@ class ModelArguments:
         except ValueError:
             raise ValueError(f"assistant_layers: cannot read {self.assistant_layers!r}; write depths separated by "
                              "commas, deepest first, e.g. '4' or '5,4'.") from None
-        if self.student_layers or self.student or self.student_config or self.student_num_layers is None:
+        if not self.cuts_by_depth():
             raise ValueError("assistant_layers cuts the student from the bottom layers of the last assistant, so the "
                              "student is given by its depth: pass student_num_layers, not student_layers, student or "
                              "student_config.")

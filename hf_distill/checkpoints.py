@@ -4,7 +4,8 @@ output folder when it was saved by a run with the same settings, and refuse one 
     hf-distill pipeline --config recipes/sst2_minilm.yaml --output_dir runs/sst2_minilm   # again, after a stop
 
 Each run writes its settings to `hf_distill_run.json` in its output folder before it trains: every field of the
-training arguments, the model and data arguments that shape the weights (after the recipe's rules), and the teacher.
+training arguments, the model and data arguments that shape the weights (after the recipe's rules), and a student's
+teacher by its weights (a digest: the same teacher reached by another path is the same, one trained again into its folder is not).
 A later run in that folder compares its own settings with them when `checkpoint-*` folders are there:
 - the same: it resumes from the last checkpoint (the Trainer restores weights, optimizer, scheduler, RNG and the
   data order; `DistillationTrainer` also the hidden-state projections);
@@ -41,16 +42,21 @@ FREE_FIELDS = frozenset({
     "dataloader_multiprocessing_context", "validation_file", "max_eval_samples",
 })
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
-STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers"})  # and student_*, augment_*
+STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers", "pair_assistants",
+                          "assistant_steps_fraction"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
 CHECKPOINT_DONE = TRAINER_STATE_NAME  # the file the Trainer writes last into a checkpoint folder
 
 
-def student_settings(config, model_args, data_args, teacher: str) -> dict:
+def student_settings(config, model_args, data_args, teacher_weights: str) -> dict:
     """What shapes a student's weights: every training argument (after the recipe's rules), the model and data
-    arguments, and the teacher it learns from."""
-    return _settings(json.loads(config.to_json_string()), dataclasses.asdict(model_args),
-                     dataclasses.asdict(data_args), {"teacher": teacher})
+    arguments, and the teacher it learns from, by its weights (`cache.teacher_fingerprint`), not the path it was
+    given: a teacher trained again into the same folder is another teacher, one folder named two ways the same."""
+    model = {k: v for k, v in dataclasses.asdict(model_args).items()
+             if k != "teacher" and not k.startswith("teacher_")  # the teacher's own training: in its weights
+             and (k != "pretrained_model" or model_args.student_init == "pretrained")}  # else it is the teacher's base
+    return _settings(json.loads(config.to_json_string()), model, dataclasses.asdict(data_args),
+                     {"teacher_weights": teacher_weights})
 
 
 def teacher_settings(args, model_args, data_args) -> dict:
@@ -92,6 +98,16 @@ def last_whole_checkpoint(output_dir: str, who: str) -> str | None:
     return steps[whole] if whole is not None else None
 
 
+def settings_differences(output_dir: str, settings: dict) -> str:
+    """How `settings` differ from those the run in `output_dir` recorded in its RUN_FILE ('' when they are the
+    same), the first SHOWN_DIFFERENCES of them written out."""
+    with open(os.path.join(output_dir, RUN_FILE)) as f:
+        saved = json.load(f)
+    differ = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+    shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
+    return shown + (f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else "")
+
+
 def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:
     """The checkpoint to resume from in `output_dir` (None: train from the start), or `requested` (a path the user
     gave); records `settings` there, for the checkpoints this run will save.
@@ -106,14 +122,10 @@ def resume_point(output_dir: str, settings: dict, requested: str | None, who: st
             raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} but no {RUN_FILE} saying which "
                              f"settings made it. Pass --resume_from_checkpoint {last} to resume from it anyway, or "
                              "another --output_dir to start afresh.")
-        with open(path) as f:
-            saved = json.load(f)
-        differ = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+        differ = settings_differences(output_dir, settings)
         if differ:
-            shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
-            more = f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else ""
             raise ValueError(f"{who}: {output_dir} holds {os.path.basename(last)} of a run with other settings: "
-                             f"{shown}{more}. Use another --output_dir to start afresh (the checkpoints there are "
+                             f"{differ}. Use another --output_dir to start afresh (the checkpoints there are "
                              f"kept), or the same settings to resume; --resume_from_checkpoint {last} resumes it "
                              "with the new ones.")
         logging.getLogger("hf_distill").info("%s: resuming from %s (a run with the same settings)", who, last)

@@ -1,6 +1,6 @@
 """The rules that adapt the default recipe to the data: how long to train, how long the inputs, how many
-teacher-labelled copies. Pure functions of the data's size and token lengths, so a user changes only data paths
-and column names (`recipes/sst2_minilm.yaml` states the same rules in its comments).
+teacher-labelled copies, which teacher assistants. Pure functions of the data's size and token lengths, so a user
+changes only data paths and column names (`recipes/sst2_minilm.yaml` states the same rules in its comments).
 
     python -c "from hf_distill.recipe import training_steps; print(training_steps(4949, 32, 4, 4000))"
 
@@ -34,6 +34,15 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
   teacher also scores unrelated pairs; half the copies swapped instead: 0.811); single texts get
   none: on BANKING77 copies lost (0.873 against 0.894, same steps), and on held-out SST-2 sentences an earlier
   augmented candidate scored 0.881 against 0.887 (3 epochs with copies against 4 without).
+- **Teacher assistants for small sentence-pair data** (`pair_assistants` 2, `assistant_steps_fraction` 0.5, with
+  the copies' crossed pairs drawn from rows sharing words, `augment_cross_neighbours` 3). Where the pair rule gives
+  copies, the student given by its depth is cut from the last of up to 2 assistants (`pair_assistant_depths`: 5 then
+  4 layers between a 6-layer teacher and a 3-layer student), each distilled from the teacher with the same settings
+  for half the student's steps and cut from the one before (`distill`'s `through_assistants`). On the same 800
+  STS-B pairs (fp32 teacher 0.857, 2,000 student steps): 0.844 and 0.840 with two seeds, against 0.836 and 0.833
+  for the direct cut (0.833 and 0.831 without the neighbours), the largest gain any 3-layer change made on pairs,
+  for about twice the training time (full-length assistants: 0.8435). Single texts get none: they already kept
+  their teachers' metric (bench/results/tasks.md) and were not measured with assistants.
 - **No attention term** (the recipe's `attention_weight` 0, on every kind of data). The TinyBERT term at 0.1 lost
   on each kind, scored on rows held out of training (`bench/results/recipe_rules.md`): on the same 800 STS-B pairs,
   with an fp32 teacher of 0.857 (6 copies, a fifth crossed, 2,000 steps), 0.833 without it against 0.820, where it
@@ -43,8 +52,8 @@ and column names (`recipes/sst2_minilm.yaml` states the same rules in its commen
   label term 0.832, twice the crossed share 0.834, crossing to rows that share words, `augment_cross_neighbours` 3,
   0.836, the student cut from layers 1, 2, 3 instead of 1, 3, 5 0.839, the cut first trained 20-25 min to follow its
   6-layer base on general text 0.837 or on the task's texts 0.839 (+0.004 over two seeds), the student cut from a chain
-  of teacher assistants (`assistant_layers` 5,4) 0.844 and 0.840 with two seeds (+0.007, for three times the training;
-  not in the recipe); a 4-layer student 0.845: on pairs the limit is the 3-layer student's capacity); SST-2 without
+  of teacher assistants 0.844 and 0.840 (above); a 4-layer student 0.845: on pairs the limit is the 3-layer
+  student's capacity); SST-2 without
   1,000 held-out sentences, 2 epochs: 0.864 against 0.859 (teacher 0.881); BANKING77 from 2,000 labelled rows: 0.849
   against 0.848; CoNLL-2003: F1 0.888 against 0.862 (`ner_rules.md`; the token rule, `apply_token_rule`, keeps it
   off for per-token tasks in recipes that turn it on).
@@ -118,6 +127,38 @@ def apply_pair_augmentation(data_args, data, config) -> int:
         logger.info("sentence pairs: %d teacher-labelled copies of each of the %d rows (augment_pairs_to_rows %d); "
                     "the epochs count the real rows", copies, len(data.train), data_args.augment_pairs_to_rows)
     return copies
+
+
+def pair_assistant_depths(teacher_depth: int, student_depth: int, most: int) -> list[int]:
+    """The pair rule's assistants: at most `most` depths strictly between the student's and the teacher's, evenly
+    spaced, deepest first (6 -> 3 with 2: [5, 4]; 12 -> 6: [10, 8]; 12 -> 3: [9, 6]; 6 -> 3 with 1: [5])."""
+    count = min(most, teacher_depth - student_depth - 1)
+    if count <= 0:
+        return []
+    step = (teacher_depth - student_depth) / (count + 1)
+    return [math.floor(student_depth + step * k + 0.5) for k in range(count, 0, -1)]
+
+
+def apply_pair_assistants(model_args, data_args, data, teacher_depth: int):
+    """The pair rule's assistants (`model_args.pair_assistants`): sentence pairs that `apply_pair_augmentation` gives
+    copies (small pair data, no explicit `augment_copies`), with the student given by its depth and no
+    `assistant_layers`, are distilled through `pair_assistant_depths` assistants first (TAKD; `distill`'s
+    `through_assistants`). Returns `model_args`, with `assistant_layers` set where the rule applies. The caller
+    applies it only where a teacher term trains (the assistants are distilled students)."""
+    import dataclasses
+
+    if (not model_args.pair_assistants or model_args.assistant_layers or not model_args.cuts_by_depth()
+            or model_args.student_width or data.text_pair_column is None or data.kind.token_level
+            or data.train is None or data_args.augment_copies or not data_args.augment_pairs_to_rows
+            or not pair_copies(len(data.train), data_args.augment_pairs_to_rows)):
+        return model_args
+    depths = pair_assistant_depths(teacher_depth, model_args.student_num_layers, model_args.pair_assistants)
+    if not depths:
+        return model_args
+    logger.info("sentence pairs: distilled through teacher assistants of %s layers first (pair_assistants %d), each "
+                "trained %g of the student's steps", ", ".join(map(str, depths)), model_args.pair_assistants,
+                model_args.assistant_steps_fraction)
+    return dataclasses.replace(model_args, assistant_layers=",".join(map(str, depths)))
 
 
 def apply_unlabeled_rows(config, rows: int, unlabeled_rows: int) -> None:

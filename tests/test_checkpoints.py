@@ -27,13 +27,13 @@ from hf_distill.teacher import TEACHER_INFO
 RECORDS = {"teacher": TEACHER_INFO, "student": DISTILL_INFO}
 
 
-def settings_of(who="student", **changes):
+def settings_of(who="student", teacher_weights="ab12", **changes):
     model = {k: changes.pop(k) for k in list(changes) if k in ModelArguments.__dataclass_fields__}
     data = {"train_file": "t.csv", **{k: changes.pop(k) for k in list(changes) if k in DataArguments.__dataclass_fields__}}
     config = DistillationConfig(**{"output_dir": "/tmp/o", "use_cpu": True, "report_to": "none", **changes})
     if who == "teacher":
         return teacher_settings(config, ModelArguments(**model), DataArguments(**data))
-    return student_settings(config, ModelArguments(**model), DataArguments(**data), "runs/teacher")
+    return student_settings(config, ModelArguments(**model), DataArguments(**data), teacher_weights)
 
 
 def test_student_settings_change_with_the_weights_not_with_logging_or_saving():
@@ -42,6 +42,16 @@ def test_student_settings_change_with_the_weights_not_with_logging_or_saving():
     for change in ({"hidden_weight": 2.0}, {"learning_rate": 3e-4}, {"student_num_layers": 2},
                    {"augment_copies": 2}, {"max_length": 64}):
         assert settings_of(**change) != same, change
+
+
+def test_student_settings_know_the_teacher_by_its_weights_not_its_path_or_training():
+    same = settings_of(teacher="runs/teacher")
+    assert settings_of(teacher="runs/./teacher") == same  # one teacher, named another way
+    assert settings_of(teacher="runs/teacher", teacher_weights="cd34") != same  # trained again into its folder
+    for change in ({"teacher_learning_rate": 1e-4}, {"teacher_num_train_epochs": 5.0}, {"pretrained_model": "other"}):
+        assert settings_of(**change) == same, change  # the teacher's own training; the cut is from the teacher
+    pretrained = settings_of(student_init="pretrained")
+    assert settings_of(student_init="pretrained", pretrained_model="other") != pretrained  # the cut is from it
 
 
 def test_teacher_settings_ignore_what_only_the_student_uses():

@@ -302,7 +302,7 @@ def test_question_answering_pipeline_from_squad_files(tmp_path):
     assert result["metric"] == "f1" and 0 <= result["teacher"]["accuracy"] <= 100 and len(result["candidates"]) == 4
 
 
-def test_assistants_are_distilled_first_and_the_student_is_cut_from_the_last(tmp_path, pretrained):
+def test_assistants_are_distilled_first_and_the_student_is_cut_from_the_last(tmp_path, pretrained, capsys):
     train = write_rows(tmp_path / "train.csv", sentences(24))
     val = write_rows(tmp_path / "val.csv", sentences(6))
     out, cache = tmp_path / "run", tmp_path / "cache"
@@ -326,7 +326,13 @@ def test_assistants_are_distilled_first_and_the_student_is_cut_from_the_last(tmp
     weights = (l3 / "model.safetensors").stat().st_mtime_ns
     assert main(["distill", "--teacher", f"{out}/./teacher", *chain]) == 0  # the same teacher, named another way
     assert (l3 / "model.safetensors").stat().st_mtime_ns == weights  # a finished assistant is reused
-    assert main(["distill", "--teacher", pretrained, *chain]) == 2  # not this teacher's assistant: refused
+    capsys.readouterr()
+    teacher = AutoModelForSequenceClassification.from_pretrained(out / "teacher")
+    with torch.no_grad():
+        teacher.classifier.bias += 1.0
+    teacher.save_pretrained(out / "teacher")  # a teacher trained again into the same folder: another teacher
+    assert main(["distill", "--teacher", str(out / "teacher"), *chain]) == 2
+    assert "other settings: teacher_weights" in capsys.readouterr().err  # not this teacher's assistant: refused
     assert (l3 / "model.safetensors").stat().st_mtime_ns == weights  # and kept
 
 

@@ -237,18 +237,58 @@ def test_pair_rule_adds_copies_for_pairs_only_and_the_epochs_count_the_real_rows
     assert run(pairs, True, hard_label_weight=1.0, logit_weight=0.0) == (0, 0, 4)  # labels only: copies teach nothing
 
 
+def test_pair_assistant_depths_are_evenly_spaced_between_student_and_teacher():
+    from hf_distill.recipe import pair_assistant_depths
+
+    assert pair_assistant_depths(6, 3, 2) == [5, 4]  # every depth between: one layer at a time
+    assert pair_assistant_depths(12, 6, 2) == [10, 8] and pair_assistant_depths(12, 3, 2) == [9, 6]
+    assert pair_assistant_depths(6, 3, 1) == [5] and pair_assistant_depths(4, 2, 2) == [3]
+    assert pair_assistant_depths(6, 5, 2) == [] and pair_assistant_depths(6, 3, 0) == []  # none between; rule off
+
+
+def test_pair_rule_assistants_for_small_pairs_cut_by_depth_only(tmp_path):
+    from hf_distill.arguments import ModelArguments
+    from hf_distill.data import DataArguments, load_task_data
+    from hf_distill.recipe import apply_pair_assistants
+
+    pairs = write_rows(tmp_path / "pairs.jsonl", [{"premise": r["sentence"], "hypothesis": "a great movie",
+                                                   "label": r["label"]} for r in sentences(10)])
+    single = write_rows(tmp_path / "single.jsonl", sentences(10))
+
+    def rule(path, pair=True, to_rows=30, copies=0, **model_kw):
+        data_args = DataArguments(train_file=path, augment_pairs_to_rows=to_rows, augment_copies=copies,
+                                  text_column="premise" if pair else None, text_pair_column="hypothesis" if pair else None)
+        model_args = ModelArguments(**{"pair_assistants": 2, **model_kw})
+        return apply_pair_assistants(model_args, data_args, load_task_data(data_args), 6).assistant_layers
+
+    assert rule(pairs) == "5,4"  # the default student: 3 layers of 6
+    assert rule(pairs, student_num_layers=4) == "5"
+    assert rule(single, pair=False) is None  # single texts: none
+    assert rule(pairs, to_rows=10) is None  # pair data too large for copies: none (measured on small data only)
+    assert rule(pairs, copies=2) is None  # copies given by hand: the user's recipe, not the rule
+    assert rule(pairs, pair_assistants=0) is None
+    assert rule(pairs, assistant_layers="4") == "4"  # given: kept
+    assert rule(pairs, student_num_layers=None, student_layers="1,2") is None  # not a cut by depth
+    assert rule(pairs, student_width="64:2:128") is None
+
+
 def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(tmp_path, pretrained):
     pairs = write_rows(tmp_path / "train.jsonl", [{"premise": r["sentence"], "hypothesis": "i love this story",
                                                    "label": r["label"]} for r in sentences(16)])
     out = tmp_path / "run"
     code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", pairs, "--validation_file", pairs,
                  "--text_column", "premise", "--text_pair_column", "hypothesis", "--augment_pairs_to_rows", "48",
+                 "--pair_assistants", "2", "--assistant_steps_fraction", "0.5",
                  "--output_dir", str(out), "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
-                 "--num_train_epochs", "1"])
+                 "--num_train_epochs", "2"])
     assert code == 0
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["augment"]["copies"] == 2 and info["train_rows"] == 48
-    assert info["steps"] == 2  # 1 epoch of the 16 real rows at batch 8, not of the 48
+    assert info["steps"] == 4  # 2 epochs of the 16 real rows at batch 8, not of the 48
+    assistant = out / "student_assistant_l3"  # the pair rule: 3 layers between the teacher's 4 and the student's 2
+    assert info["assistants"] == [{"layers": 3, "folder": str(assistant)}]
+    made = json.loads((assistant / "hf_distill.json").read_text())
+    assert made["steps"] == 2 and made["augment"]["copies"] == 2  # half the student's steps, on the same copies
 
 
 def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_path):

@@ -13,16 +13,23 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import os
 
 from ..arguments import ModelArguments, Parsed, RunArguments
 from ..assets import resolve_model_path
-from ..cache import write_cache
-from ..checkpoints import resume_point, student_settings
+from ..cache import teacher_fingerprint, write_cache
+from ..checkpoints import resume_point, settings_differences, student_settings
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
 from ..placement import is_main_process, precision_of
-from ..recipe import apply_pair_augmentation, apply_token_rule, apply_unlabeled_rows, resolve_max_length
+from ..recipe import (
+    apply_pair_assistants,
+    apply_pair_augmentation,
+    apply_token_rule,
+    apply_unlabeled_rows,
+    resolve_max_length,
+)
 from ..student import build_student
 from ..tasks import task_of_model
 from ..teacher import load_teacher
@@ -40,9 +47,11 @@ def run(args: Parsed) -> str:
 
 
 def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
-            command: str | None = None) -> str:
+            command: str | None = None, reuse_finished: bool = False) -> str:
     """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`, with
-    hf_distill.json: how it was distilled (and `command`, the command that did it, for the card)."""
+    hf_distill.json: how it was distilled (and `command`, the command that did it, for the card). With
+    `reuse_finished`, a student already finished in `output_dir` is kept as it is when its settings are this run's
+    (`check_finished`), and refused otherwise."""
     from ..metrics import compute_metrics_for
     from ..trainer import DistillationTrainer
 
@@ -50,6 +59,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     if model_args.assistant_layers and not config.uses_teacher:
         logger.info("labels only (no teacher term): no assistants, the student is cut as if none were asked for")
         model_args = dataclasses.replace(model_args, assistant_layers=None)
+    if model_args.pair_assistants and not model_args.assistant_layers and config.uses_teacher:
+        model_args = apply_pair_assistants(model_args, data_args, load_task_data(data_args), teacher_depth(teacher_path))
     if model_args.assistant_layers:
         model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
@@ -58,8 +69,10 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     if not config.uses_teacher and config.teacher_cache_dir:
         logger.info("labels only (no teacher term): no teacher cache, the teacher is not run")
         config.teacher_cache_dir = None
-    resume = resume_point(output_dir, student_settings(config, model_args, data_args, teacher_path),
-                          config.resume_from_checkpoint, "distill")
+    settings = student_settings(config, model_args, data_args, teacher_fingerprint(teacher)["weights"])
+    if reuse_finished and check_finished(output_dir, settings):
+        return output_dir
+    resume = resume_point(output_dir, settings, config.resume_from_checkpoint, "distill")
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
         logger.info("building the teacher cache in %s", config.teacher_cache_dir)
         write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
@@ -127,57 +140,72 @@ def bottom_layers(depth: int) -> str:
     return ",".join(str(i) for i in range(1, depth + 1))
 
 
+def teacher_depth(teacher_path: str) -> int:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_model_path(teacher_path)).num_hidden_layers
+
+
+def assistant_config(config, depth: int, steps_fraction: float):
+    """A copy of the distillation arguments for the assistant of `depth` layers: its own teacher cache (the layer map
+    differs), and `steps_fraction` of the student's optimizer steps (the epochs, step floors and max_steps scaled)."""
+    stage = copy.deepcopy(config)
+    if stage.teacher_cache_dir:
+        stage.teacher_cache_dir = assistant_folder(stage.teacher_cache_dir, depth)
+    if steps_fraction != 1:
+        stage.num_train_epochs = stage.num_train_epochs * steps_fraction
+        stage.min_train_steps = math.ceil(stage.min_train_steps * steps_fraction)
+        if stage.token_min_train_steps is not None:
+            stage.token_min_train_steps = math.ceil(stage.token_min_train_steps * steps_fraction)
+        if stage.max_steps > 0:
+            stage.max_steps = max(1, math.ceil(stage.max_steps * steps_fraction))
+    return stage
+
+
 def check_assistant_depths(depths: list[int], teacher_depth: int) -> None:
     if depths and depths[0] >= teacher_depth:
         raise ValueError(f"assistant_layers: an assistant of {depths[0]} layers is not smaller than the teacher's "
                          f"{teacher_depth}; give depths between the student's and {teacher_depth - 1}.")
 
 
-def check_finished_assistant(folder: str, depth: int, teacher_path: str) -> None:
-    """An assistant already in `folder` is reused only when it has `depth` layers and was distilled from `teacher_path`."""
-    from transformers import AutoConfig
+def check_finished(output_dir: str, settings: dict) -> bool:
+    """Whether `output_dir` holds a finished student (its hf_distill.json) of a run with `settings`, to be reused.
 
-    with open(os.path.join(folder, DISTILL_INFO)) as f:
-        made_from = json.load(f).get("teacher")
-    layers = AutoConfig.from_pretrained(folder).num_hidden_layers
-    same_teacher = made_from == teacher_path or (
-        isinstance(made_from, str) and os.path.isdir(made_from) and os.path.isdir(teacher_path)
-        and os.path.samefile(made_from, teacher_path))  # one folder, named another way
-    if not same_teacher or layers != depth:
-        raise ValueError(f"assistant_layers: {folder} holds a {layers}-layer student distilled from {made_from!r}, not "
-                         f"the {depth}-layer assistant of {teacher_path!r} this run needs. Move it away (it is kept, "
-                         "not overwritten) or use another --output_dir.")
+    Raises:
+        ValueError: it holds one distilled with other settings (another teacher, other data, another depth, ...).
+    """
+    if not os.path.isfile(os.path.join(output_dir, DISTILL_INFO)):
+        return False
+    differ = settings_differences(output_dir, settings)
+    if differ:
+        raise ValueError(f"assistant_layers: {output_dir} holds an assistant distilled with other settings: {differ}. "
+                         "Move it away (it is kept, not overwritten) or use another --output_dir.")
+    logger.info("%s: finished by a run with the same settings, not distilled again", output_dir)
+    return True
 
 
 def through_assistants(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
                        command: str | None) -> tuple[ModelArguments, list[dict]]:
     """Teacher assistants (TAKD, Mirzadeh et al., arXiv:1902.03393): for each depth of `assistant_layers`, deepest
     first, a student of that depth distilled from the teacher with the same settings (a copy of the data and
-    distillation arguments each, since the recipe's rules change them; its own teacher cache, `_assistant_l<depth>`
-    after the student's, as the layer map differs). The first is cut as the arguments say, each next one from the
-    bottom layers of the one before (`student_init pretrained` from its folder), all saved by `assistant_folder`;
-    one whose hf_distill.json is there already is not trained again (`check_finished_assistant`). Returns the
-    arguments that cut the student from the bottom layers of the last assistant, and each assistant's
-    {"layers", "folder"}."""
+    distillation arguments each, since the recipe's rules change them; `assistant_config`: its own teacher cache, as
+    the layer map differs, and `assistant_steps_fraction` of the student's steps). The first is cut as the arguments
+    say, each next one from the bottom layers of the one before (`student_init pretrained` from its folder), all saved
+    by `assistant_folder`; one finished there already by a run with the same settings (its teacher's weights included)
+    is not trained again, one with other settings is refused (`check_finished`). Returns the arguments that cut the
+    student from the bottom layers of the last assistant, and each assistant's {"layers", "folder"}."""
     from accelerate import PartialState
-    from transformers import AutoConfig
 
     depths = model_args.assistant_depths()
-    check_assistant_depths(depths, AutoConfig.from_pretrained(resolve_model_path(teacher_path)).num_hidden_layers)
+    check_assistant_depths(depths, teacher_depth(teacher_path))
     source, assistants = dataclasses.replace(model_args, assistant_layers=None, student_width=None), []
     for depth in depths:
         folder = assistant_folder(output_dir, depth)
         stage = dataclasses.replace(source, student_num_layers=depth, student_layers=bottom_layers(depth) if assistants else None)
-        if os.path.isfile(os.path.join(folder, DISTILL_INFO)):
-            check_finished_assistant(folder, depth, teacher_path)
-            logger.info("assistant of %d layers found at %s, not distilled again", depth, folder)
-        else:
-            logger.info("assistant of %d layers: distilling -> %s", depth, folder)
-            stage_config = copy.deepcopy(config)
-            if stage_config.teacher_cache_dir:
-                stage_config.teacher_cache_dir = assistant_folder(stage_config.teacher_cache_dir, depth)
-            distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command)
-            PartialState().wait_for_everyone()  # the main process has saved it: every process cuts the next from it
+        logger.info("assistant of %d layers -> %s", depth, folder)
+        stage_config = assistant_config(config, depth, model_args.assistant_steps_fraction)
+        distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command, reuse_finished=True)
+        PartialState().wait_for_everyone()  # the main process has saved it: every process cuts the next from it
         assistants.append({"layers": depth, "folder": folder})
         source = dataclasses.replace(source, student_init="pretrained", pretrained_model=folder)
     student = dataclasses.replace(model_args, assistant_layers=None, student_init="pretrained",
