@@ -20,11 +20,11 @@ times count the stopped attempts: suite_data.run; a pipeline that finished is no
 stopped: its times are kept in the task folder's pipeline_done.json); bench/results/tasks.json, tasks.md and tasks.png
 summarise them. Run it alone.
 
-`--rerun` replaces a task's file: its students (and teacher cache) are trained again under the current recipe, and a
-teacher already in runs/tasks/<task>/teacher is kept (the pipeline does not retrain one it finds; the teacher's
-settings are the recipe's, and its metric is measured again by the report), with its training time carried over from
-the file it replaces. Each file records the hash of the recipe's settings it ran under (comments aside), and tasks.md
-marks rows that ran under other settings than the shipped recipe's now.
+`--rerun` replaces a task's file: its students (with their teacher assistants and teacher caches) are trained again
+under the current recipe, and a teacher already in runs/tasks/<task>/teacher is kept (the pipeline does not retrain
+one it finds; the teacher's settings are the recipe's, and its metric is measured again by the report), with its
+training time carried over from the file it replaces. Each file records the hash of the recipe's settings it ran
+under (comments aside), and tasks.md marks rows that ran under other settings than the shipped recipe's now.
 
 `--retime` measures a finished task's teacher and default student again with `hf-distill evaluate` (metric and
 latency; nothing is trained) and replaces the row's `speedup_b32`, keeping the first figure as
@@ -64,10 +64,13 @@ EPOCHS_FLOOR = ("num_train_epochs 4 -> 2: every suite task has under 32k trainin
 PAIR_RULE = "pair_attention_weight 0 (no attention term for sentence pairs): it leaves the single-text rows as they ran"
 NO_ATTENTION = ("attention_weight 0.1 -> 0 for every kind of data (pair_attention_weight folded into it): the "
                 "sentence-pair rows (stsb) ran without the term already")
+PAIR_ASSISTANTS = ("pair_assistants 2 (5- and 4-layer teacher assistants at half the student's steps) and "
+                   "augment_cross_neighbours 3 for small sentence-pair data: it leaves the single-text rows as they ran")
 SAME_RUNS = {
     ("d22f484c09ee", "de13f3170429"): (EPOCHS_FLOOR, ()),
     ("de13f3170429", "ccd6ad636855"): (PAIR_RULE, ("pairs",)),
     ("ccd6ad636855", "b176f8ff3f7b"): (NO_ATTENTION, ("single",)),
+    ("b176f8ff3f7b", "0f2f8e9867e6"): (PAIR_ASSISTANTS, ("pairs",)),
 }
 
 
@@ -201,7 +204,8 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
     if rerun and os.path.isfile(path):
         if os.path.isfile(os.path.join(work, "teacher", "config.json")):
             kept_teacher_s = read_json(path)["train_s"]["teacher"]
-        for folder in ("student", "no_kd", "teacher_cache", *entry.extra_students):
+        assistants = glob.glob(os.path.join(work, "*_assistant_l*"))  # the students' and their teacher caches'
+        for folder in ("student", "no_kd", "teacher_cache", *entry.extra_students, *assistants):
             shutil.rmtree(os.path.join(work, folder), ignore_errors=True)
         for done in (path, os.path.join(work, PIPELINE_DONE)):
             if os.path.isfile(done):
