@@ -289,6 +289,8 @@ def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(t
     assert info["assistants"] == [{"layers": 3, "folder": str(assistant)}]
     made = json.loads((assistant / "hf_distill.json").read_text())
     assert made["steps"] == 2 and made["augment"]["copies"] == 2  # half the student's steps, on the same copies
+    stage = json.loads((assistant / "hf_distill_run.json").read_text())
+    assert stage["pair_assistants"] == 0 and stage["assistant_layers"] is None  # a stage gets no assistants of its own
 
 
 def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_path):

@@ -198,7 +198,10 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
 
     depths = model_args.assistant_depths()
     check_assistant_depths(depths, teacher_depth(teacher_path))
-    source, assistants = dataclasses.replace(model_args, assistant_layers=None, student_width=None), []
+    # each stage is distilled as a plain student: no assistants of its own (the pair rule would give a first stage
+    # deeper ones, as it is cut by depth alone), no slicing
+    source = dataclasses.replace(model_args, assistant_layers=None, pair_assistants=0, student_width=None)
+    assistants = []
     for depth in depths:
         folder = assistant_folder(output_dir, depth)
         stage = dataclasses.replace(source, student_num_layers=depth, student_layers=bottom_layers(depth) if assistants else None)
