@@ -65,6 +65,7 @@ changes only data paths and column names (`recipes/sst2_minilm.yaml` states the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -145,8 +146,6 @@ def apply_pair_assistants(model_args, data_args, data, teacher_depth: int):
     `assistant_layers`, are distilled through `pair_assistant_depths` assistants first (TAKD; `distill`'s
     `through_assistants`). Returns `model_args`, with `assistant_layers` set where the rule applies. The caller
     applies it only where a teacher term trains (the assistants are distilled students)."""
-    import dataclasses
-
     if (not model_args.pair_assistants or model_args.assistant_layers or not model_args.cuts_by_depth()
             or model_args.student_width or data.text_pair_column is None or data.kind.token_level
             or data.train is None or data_args.augment_copies or not data_args.augment_pairs_to_rows
