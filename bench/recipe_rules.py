@@ -185,6 +185,17 @@ CANDIDATES = {
     "s2k_chain54half_aug_cross_nb3_noatt": (
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4", "1,2,3")),
         s2k_steps),
+    # the half-length chain again (its folders were gone), then its student distilled from the 4-layer assistant
+    # instead of the teacher (TAKD as Mirzadeh et al. run it: each stage learns from the one before, not only starts
+    # from it); the assistant is closer to the student's capacity, and weaker than the teacher
+    "s1k_pre_aug_cross_nb3_noatt_l5_r2": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
+    "s1k_chain5_aug_cross_nb3_noatt_l4_r2": (
+        dict(PAIRS_NB3, layers=4, **cut_from("s1k_pre_aug_cross_nb3_noatt_l5_r2", "1,2,3,4")),
+        lambda n: s2k_steps(n) // 2),
+    "s2k_chain54half_fromta_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"),
+             teacher_dir=cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "")["pretrained"]),
+        s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
@@ -369,6 +380,8 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     settings, steps_rule = CANDIDATES[cand]
     settings = dict(settings)
     layers = settings.pop("layers", None)  # another depth than the task's
+    taught_by = settings.pop("teacher_dir", None)  # a student of another candidate as the teacher (an assistant)
+    teacher = taught_by or teacher
     n = len(info["rows"]["train"])
     work = os.path.join(WORK, name, tag)
     argv = ["distill", *data_options(info), "--max_length", str(MAX_LENGTH[name]), "--teacher", teacher,
@@ -388,7 +401,7 @@ def run_candidate(name: str, cand: str, info: dict, teacher: str, smoke: bool, o
     if unlabeled:
         argv += ["--unlabeled_file", info["unlabeled"]]
     if settings.pop("cache", False):
-        kind = cache_kind(settings, copies, unlabeled, layers)
+        kind = cache_kind(settings, copies, unlabeled, layers) + (f"_{tag}" if taught_by else "")  # its own teacher's
         argv += ["--teacher_cache_dir", os.path.join(WORK, name, f"cache_{kind}{'_' + teacher_from if teacher_from else ''}")]
     if steps_rule is not None or smoke:
         steps = 30 if smoke else steps_rule(n)
