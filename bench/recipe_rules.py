@@ -69,10 +69,14 @@ GENERAL_MINILM_L3 = os.path.join(suite_data.REPO, "runs", "general", "minilm_l3"
 GENERAL_MINILM_L3_STSB = GENERAL_MINILM_L3 + "_stsb"  # the same on STS-B's training texts (--text_file)
 
 
-def cut_from(candidate: str, layers: str, task: str = "stsb", teacher_from: str = "teacher_lr1e-4_fp32") -> dict:
-    """Settings that cut a student's `layers` from the student another candidate (distilled from a teacher
-    candidate's teacher, run first) saved: an assistant's."""
-    return {"pretrained": os.path.join(WORK, task, f"{candidate}__{teacher_from}", "student"), "student_layers": layers}
+def student_of(candidate: str, task: str = "stsb", teacher_from: str = "teacher_lr1e-4_fp32") -> str:
+    """The folder of the student another candidate (distilled from a teacher candidate's teacher, run first) saved."""
+    return os.path.join(WORK, task, f"{candidate}__{teacher_from}", "student")
+
+
+def cut_from(candidate: str, layers: str) -> dict:
+    """Settings that cut a student's `layers` from the student another candidate saved (`student_of`): an assistant's."""
+    return {"pretrained": student_of(candidate), "student_layers": layers}
 
 AUG_ROWS = 30000  # augmented candidates: teacher-labelled copies until the rows reach about this many (recipe.pair_copies)
 
@@ -88,6 +92,11 @@ def aug_copies(rows: int) -> int:
 def s2k_steps(rows: int) -> int:
     """4 epochs, at least 2,000 steps: the length most candidates train."""
     return max(4 * steps_per_epoch(rows), 2000)
+
+
+def s1k_steps(rows: int) -> int:
+    """Half of `s2k_steps`: the half-length assistants'."""
+    return s2k_steps(rows) // 2
 
 
 # sentence pairs as the recipe distils them: the pretrained cut, teacher-labelled copies, a fifth of them crossed
@@ -178,23 +187,23 @@ CANDIDATES = {
         dict(PAIRS_NB3, **cut_from("s2k_chain5_aug_cross_nb3_noatt_l4", "1,2,4")),
         s2k_steps),
     # the same chain with each assistant trained half as long (1,000 steps each, the student its 2,000): at what cost
-    "s1k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
+    "s1k_pre_aug_cross_nb3_noatt_l5": (dict(PAIRS_NB3, layers=5), s1k_steps),
     "s1k_chain5_aug_cross_nb3_noatt_l4": (
         dict(PAIRS_NB3, layers=4, **cut_from("s1k_pre_aug_cross_nb3_noatt_l5", "1,2,3,4")),
-        lambda n: s2k_steps(n) // 2),
+        s1k_steps),
     "s2k_chain54half_aug_cross_nb3_noatt": (
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4", "1,2,3")),
         s2k_steps),
     # the half-length chain again (its folders were gone), then its student distilled from the 4-layer assistant
     # instead of the teacher (TAKD as Mirzadeh et al. run it: each stage learns from the one before, not only starts
     # from it); the assistant is closer to the student's capacity, and weaker than the teacher
-    "s1k_pre_aug_cross_nb3_noatt_l5_r2": (dict(PAIRS_NB3, layers=5), lambda n: s2k_steps(n) // 2),
+    "s1k_pre_aug_cross_nb3_noatt_l5_r2": (dict(PAIRS_NB3, layers=5), s1k_steps),
     "s1k_chain5_aug_cross_nb3_noatt_l4_r2": (
         dict(PAIRS_NB3, layers=4, **cut_from("s1k_pre_aug_cross_nb3_noatt_l5_r2", "1,2,3,4")),
-        lambda n: s2k_steps(n) // 2),
+        s1k_steps),
     "s2k_chain54half_fromta_aug_cross_nb3_noatt": (
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"),
-             teacher_dir=cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "")["pretrained"]),
+             teacher_dir=student_of("s1k_chain5_aug_cross_nb3_noatt_l4_r2")),
         s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
