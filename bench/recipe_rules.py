@@ -205,6 +205,25 @@ CANDIDATES = {
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"),
              teacher_dir=student_of("s1k_chain5_aug_cross_nb3_noatt_l4_r2")),
         s2k_steps),
+    # the control for the one above: the same half-length chain's student distilled from the teacher (as the recipe does)
+    "s2k_chain54half_r2_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
+        s2k_steps),
+    # the chain's student from a start already close to its assistant: what it could still use, one change each: half
+    # the learning rate (5e-5, a fine-tuning rate from a good start), the recipe's 4,000-step floor as the suite runs it
+    # (twice the steps of these candidates), half the steps, twice the teacher-labelled copies
+    "s2k_chain54half_r2_lr5e-5_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), learning_rate=5e-5),
+        s2k_steps),
+    "s4k_chain54half_r2_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
+        lambda n: 2 * s2k_steps(n)),
+    "s1k_chain54half_r2_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
+        s1k_steps),
+    "s2k_chain54half_r2_aug12_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), copies=12),
+        s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
