@@ -66,11 +66,14 @@ NO_ATTENTION = ("attention_weight 0.1 -> 0 for every kind of data (pair_attentio
                 "sentence-pair rows (stsb) ran without the term already")
 PAIR_ASSISTANTS = ("pair_assistants 2 (5- and 4-layer teacher assistants at half the student's steps) and "
                    "augment_cross_neighbours 3 for small sentence-pair data: it leaves the single-text rows as they ran")
+ASSISTED_STEPS = ("assisted_steps_fraction 0.5: a student distilled through assistants trains half its steps (and its "
+                  "assistants half of that): it leaves the single-text rows as they ran")
 SAME_RUNS = {
     ("d22f484c09ee", "de13f3170429"): (EPOCHS_FLOOR, ()),
     ("de13f3170429", "ccd6ad636855"): (PAIR_RULE, ("pairs",)),
     ("ccd6ad636855", "b176f8ff3f7b"): (NO_ATTENTION, ("single",)),
     ("b176f8ff3f7b", "0f2f8e9867e6"): (PAIR_ASSISTANTS, ("pairs",)),
+    ("0f2f8e9867e6", "fb1d9b443db0"): (ASSISTED_STEPS, ("pairs",)),
 }
 
 

@@ -106,6 +106,12 @@ class ModelArguments:
         metadata={"help": "Each assistant trains this fraction of the student's optimizer steps (its epochs, step "
                   "floor and max_steps scaled). The default recipe: 0.5."},
     )
+    assisted_steps_fraction: float = field(
+        default=1.0,
+        metadata={"help": "A student distilled through assistants trains this fraction of the optimizer steps it "
+                  "would train without them (epochs, step floor and max_steps scaled; its assistants then train "
+                  "assistant_steps_fraction of that): it starts from the last assistant. The default recipe: 0.5."},
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -125,9 +131,9 @@ class ModelArguments:
             self.student_num_layers = 3
         if self.pair_assistants < 0:
             raise ValueError(f"pair_assistants must be >= 0 (0: none), got {self.pair_assistants}.")
-        if self.assistant_steps_fraction <= 0:
-            raise ValueError(f"assistant_steps_fraction must be > 0 (1: as long as the student), got "
-                             f"{self.assistant_steps_fraction}.")
+        for name in ("assistant_steps_fraction", "assisted_steps_fraction"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 (1: the steps unscaled), got {getattr(self, name)}.")
         if self.assistant_layers:
             self.assistant_depths()  # checked here, before any model loads
 

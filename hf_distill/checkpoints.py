@@ -43,7 +43,7 @@ FREE_FIELDS = frozenset({
 })
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers", "pair_assistants",
-                          "assistant_steps_fraction"})  # and student_*, augment_*
+                          "assistant_steps_fraction", "assisted_steps_fraction"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
 CHECKPOINT_DONE = TRAINER_STATE_NAME  # the file the Trainer writes last into a checkpoint folder
 

@@ -345,6 +345,9 @@ def test_assistant_depths_are_refused_before_any_model_loads(tmp_path, pretraine
             ModelArguments(assistant_layers=depths, student_num_layers=layers)
     with pytest.raises(ValueError, match="pass student_num_layers, not student_layers"):
         ModelArguments(assistant_layers="4", student_layers="1,2")
+    for name in ("assistant_steps_fraction", "assisted_steps_fraction"):
+        with pytest.raises(ValueError, match=f"{name} must be > 0"):
+            ModelArguments(**{name: 0.0})
     train = write_rows(tmp_path / "train.csv", sentences(8))
     code = main(["distill", "--teacher", pretrained, "--train_file", train, "--output_dir", str(tmp_path / "o"),
                  "--assistant_layers", "4", "--student_num_layers", "2", *FAST])  # the teacher has 4 layers

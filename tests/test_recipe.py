@@ -272,23 +272,23 @@ def test_pair_rule_assistants_for_small_pairs_cut_by_depth_only(tmp_path):
     assert rule(pairs, student_width="64:2:128") is None
 
 
-def test_distill_on_pairs_trains_on_teacher_labelled_copies_for_the_same_steps(tmp_path, pretrained):
+def test_distill_on_pairs_counts_the_real_rows_and_scales_the_steps_through_assistants(tmp_path, pretrained):
     pairs = write_rows(tmp_path / "train.jsonl", [{"premise": r["sentence"], "hypothesis": "i love this story",
                                                    "label": r["label"]} for r in sentences(16)])
     out = tmp_path / "run"
     code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", pairs, "--validation_file", pairs,
                  "--text_column", "premise", "--text_pair_column", "hypothesis", "--augment_pairs_to_rows", "48",
-                 "--pair_assistants", "2", "--assistant_steps_fraction", "0.5",
+                 "--pair_assistants", "2", "--assistant_steps_fraction", "0.5", "--assisted_steps_fraction", "0.5",
                  "--output_dir", str(out), "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
                  "--num_train_epochs", "2"])
     assert code == 0
     info = json.loads((out / "student" / "hf_distill.json").read_text())
     assert info["augment"]["copies"] == 2 and info["train_rows"] == 48
-    assert info["steps"] == 4  # 2 epochs of the 16 real rows at batch 8, not of the 48
+    assert info["steps"] == 2  # half (assisted_steps_fraction) of 2 epochs of the 16 real rows at batch 8, not of the 48
     assistant = out / "student_assistant_l3"  # the pair rule: 3 layers between the teacher's 4 and the student's 2
     assert info["assistants"] == [{"layers": 3, "folder": str(assistant)}]
     made = json.loads((assistant / "hf_distill.json").read_text())
-    assert made["steps"] == 2 and made["augment"]["copies"] == 2  # half the student's steps, on the same copies
+    assert made["steps"] == 1 and made["augment"]["copies"] == 2  # half the student's steps, on the same copies
     stage = json.loads((assistant / "hf_distill_run.json").read_text())
     assert stage["pair_assistants"] == 0 and stage["assistant_layers"] is None  # a stage gets no assistants of its own
 

@@ -62,6 +62,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     if model_args.pair_assistants and not model_args.assistant_layers and config.uses_teacher:
         model_args = apply_pair_assistants(model_args, data_args, load_task_data(data_args), teacher_depth(teacher_path))
     if model_args.assistant_layers:
+        # from its last assistant the student needs fewer steps than from a cut of the teacher's base
+        config = scaled_steps(config, model_args.assisted_steps_fraction)
         model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
@@ -148,10 +150,17 @@ def teacher_depth(teacher_path: str) -> int:
 
 def assistant_config(config, depth: int, steps_fraction: float):
     """A copy of the distillation arguments for the assistant of `depth` layers: its own teacher cache (the layer map
-    differs), and `steps_fraction` of the student's optimizer steps (the epochs, step floors and max_steps scaled)."""
-    stage = copy.deepcopy(config)
+    differs), and `steps_fraction` of the student's optimizer steps (`scaled_steps`)."""
+    stage = scaled_steps(config, steps_fraction)
     if stage.teacher_cache_dir:
         stage.teacher_cache_dir = assistant_folder(stage.teacher_cache_dir, depth)
+    return stage
+
+
+def scaled_steps(config, steps_fraction: float):
+    """A copy of the distillation arguments training `steps_fraction` of their optimizer steps: the epochs, step
+    floors and max_steps scaled."""
+    stage = copy.deepcopy(config)
     if steps_fraction != 1:
         stage.num_train_epochs = stage.num_train_epochs * steps_fraction
         stage.min_train_steps = math.ceil(stage.min_train_steps * steps_fraction)
