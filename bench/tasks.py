@@ -207,7 +207,7 @@ def run_task(name: str, smoke: bool, out_dir: str, work_root: str, rerun: bool =
     if rerun and os.path.isfile(path):
         if os.path.isfile(os.path.join(work, "teacher", "config.json")):
             kept_teacher_s = read_json(path)["train_s"]["teacher"]
-        assistants = glob.glob(os.path.join(work, "*_assistant_l*"))  # the students' and their teacher caches'
+        assistants = glob.glob(os.path.join(work, "*_assistant_l*"))  # assistants (and caches of runs before one was shared)
         for folder in ("student", "no_kd", "teacher_cache", *entry.extra_students, *assistants):
             shutil.rmtree(os.path.join(work, folder), ignore_errors=True)
         for done in (path, os.path.join(work, PIPELINE_DONE)):

@@ -558,13 +558,33 @@ def _stale(meta, trainer, hidden, attention, parts) -> list[str]:
     return problems
 
 
-def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir: str) -> str:
-    """The teacher cache of what `config`'s losses read from `teacher` for this student (what `distill` builds on
-    first use and `hf-distill cache` builds ahead)."""
+def needs_of(config, teacher_depth: int, student_depths) -> TeacherNeeds:
+    """What `config`'s losses read from a teacher of `teacher_depth` layers for students of each of `student_depths`
+    layers, together: one cache serves a student and its assistants (the layer map differs by depth)."""
     from .layer_map import resolve_pairs
 
-    pairs = resolve_pairs(config, teacher.config.num_hidden_layers, student.config.num_hidden_layers)
-    needs = TeacherNeeds.for_losses(config, *pairs)
+    needs = TeacherNeeds()
+    for depth in sorted(set(student_depths)):
+        needs = needs.union(TeacherNeeds.for_losses(config, *resolve_pairs(config, teacher_depth, depth)))
+    return needs
+
+
+def missing_needs(cache_dir: str, needs: TeacherNeeds) -> str | None:
+    """What an existing cache lacks of `needs` (its teacher layers), or None when it holds it all."""
+    meta = read_meta(cache_dir)
+    hidden = sorted(set(needs.hidden) - set(meta["layers_hidden"]))
+    attention = sorted(set(needs.attention) - set(meta["layers_attention"]))
+    parts = sorted(needs.parts - set(meta["parts"])) if needs.attention else []
+    if not (hidden or attention or parts):
+        return None
+    return (f"hidden states of teacher layers {hidden or 'none'}, Q/K/V parts {parts or 'none'} of attention layers "
+            f"{attention or 'none'}")
+
+
+def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir: str, also_depths=()) -> str:
+    """The teacher cache of what `config`'s losses read from `teacher` for this student, and for students of
+    `also_depths` layers (its assistants): what `distill` builds on first use and `hf-distill cache` builds ahead."""
+    needs = needs_of(config, teacher.config.num_hidden_layers, [student.config.num_hidden_layers, *also_depths])
     return build_teacher_cache(
         teacher,
         tokenizer,
@@ -580,4 +600,4 @@ def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir
     )
 
 
-__all__ = ["TeacherCache", "build_teacher_cache", "read_meta", "row_key", "write_cache"]
+__all__ = ["TeacherCache", "build_teacher_cache", "missing_needs", "needs_of", "read_meta", "row_key", "write_cache"]

@@ -40,6 +40,11 @@ class TeacherNeeds:
         attention = sorted({t for t, _ in attention_pairs}) if parts else []
         return cls(tuple(hidden), tuple(attention), frozenset(parts if attention else ()))
 
+    def union(self, other: TeacherNeeds) -> TeacherNeeds:
+        """What either reads: a cache that serves students of several depths (a chain of assistants) holds it."""
+        return TeacherNeeds(tuple(sorted({*self.hidden, *other.hidden})), tuple(sorted({*self.attention, *other.attention})),
+                            self.parts | other.parts)
+
 
 @dataclass
 class TeacherOutputs:

@@ -319,13 +319,26 @@ def test_assistants_are_distilled_first_and_the_student_is_cut_from_the_last(tmp
     assert all(runs[f]["student_init"] == "pretrained" for f in (l2, student))
     info = json.loads((student / "hf_distill.json").read_text())
     assert info["assistants"] == [{"layers": 3, "folder": str(l3)}, {"layers": 2, "folder": str(l2)}]
-    for name in ("cache", "cache_assistant_l3", "cache_assistant_l2"):  # one cache per layer map
-        assert (tmp_path / name / "meta.json").is_file(), name
+    held = set(json.loads((cache / "meta.json").read_text())["layers_hidden"])  # one cache, built by the first stage
+    for folder in (l3, l2, student):
+        layer_map = json.loads((folder / "hf_distill.json").read_text())["layer_map"]
+        taught = {int(pair.split(":")[0]) for pair in layer_map.split(",")}
+        assert taught <= held, (folder, taught, held)
+    assert not list(tmp_path.glob("cache_assistant_l*"))
     assert "teacher assistants of 3, 2 layers" in (student / "README.md").read_text()
 
     weights = (l3 / "model.safetensors").stat().st_mtime_ns
     assert main(["distill", "--teacher", f"{out}/./teacher", *chain]) == 0  # the same teacher, named another way
     assert (l3 / "model.safetensors").stat().st_mtime_ns == weights  # a finished assistant is reused
+    teacher = ["--teacher", str(out / "teacher"), "--train_file", train, "--student_num_layers", "1", "--hidden_weight",
+               "1", "--use_cpu", "true", "--report_to", "none"]
+    assert main(["cache", *teacher, "--output_dir", str(tmp_path / "c"), "--teacher_cache_dir", str(tmp_path / "one")]) == 0
+    assert main(["distill", *teacher, "--output_dir", str(tmp_path / "o"), "--teacher_cache_dir", str(tmp_path / "one"),
+                 "--assistant_layers", "3,2"]) == 2  # a cache of the student's layers only: refused before training
+    assert "lacks hidden states of teacher layers" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["cache", *teacher, "--output_dir", str(tmp_path / "c"), "--teacher_cache_dir", str(tmp_path / "all"),
+                 "--assistant_layers", "3,2"]) == 0
+    assert set(json.loads((tmp_path / "all" / "meta.json").read_text())["layers_hidden"]) == held  # `cache` for the chain
     capsys.readouterr()
     teacher = AutoModelForSequenceClassification.from_pretrained(out / "teacher")
     with torch.no_grad():

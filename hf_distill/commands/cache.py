@@ -10,7 +10,7 @@ from ..arguments import ModelArguments, Parsed
 from ..cache import write_cache
 from ..config import DistillationConfig
 from ..data import DataArguments
-from .distill import prepare
+from .distill import prepare, with_assistants
 
 SUMMARY = "run the teacher once over the training data and store its outputs (--teacher_cache_dir)"
 ARGUMENTS = (ModelArguments, DataArguments, DistillationConfig)
@@ -23,6 +23,9 @@ def run(args: Parsed) -> str:
 
 
 def build_cache(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, cache_dir: str) -> str:
-    """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache)."""
+    """Run the teacher once over the training data and store what the configured losses need (hf_distill.cache),
+    for the student and the assistants `distill` would distil it through (`with_assistants`)."""
+    model_args = with_assistants(model_args, data_args, config, teacher_path)
     _, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "cache", config)
-    return write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir)
+    return write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir,
+                       also_depths=tuple(model_args.assistant_depths()))

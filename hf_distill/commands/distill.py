@@ -18,7 +18,7 @@ import os
 
 from ..arguments import ModelArguments, Parsed, RunArguments
 from ..assets import resolve_model_path
-from ..cache import teacher_fingerprint, write_cache
+from ..cache import missing_needs, needs_of, teacher_fingerprint, write_cache
 from ..checkpoints import resume_point, settings_differences, student_settings
 from ..config import DistillationConfig
 from ..data import DataArguments, load_task_data, load_unlabeled, tokenize_split
@@ -47,23 +47,22 @@ def run(args: Parsed) -> str:
 
 
 def distill(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str, output_dir: str,
-            command: str | None = None, reuse_finished: bool = False) -> str:
+            command: str | None = None, reuse_finished: bool = False, cache_depths: tuple[int, ...] = ()) -> str:
     """Distil `teacher_path` into a student; saves the student (a standard model) in `output_dir`, with
     hf_distill.json: how it was distilled (and `command`, the command that did it, for the card). With
     `reuse_finished`, a student already finished in `output_dir` is kept as it is when its settings are this run's
-    (`check_finished`), and refused otherwise."""
+    (`check_finished`), and refused otherwise. A teacher cache it builds also holds what students of `cache_depths`
+    layers read (the other stages of a chain of assistants)."""
     from ..metrics import compute_metrics_for
     from ..trainer import DistillationTrainer
 
     assistants = []
-    if model_args.assistant_layers and not config.uses_teacher:
-        logger.info("labels only (no teacher term): no assistants, the student is cut as if none were asked for")
-        model_args = dataclasses.replace(model_args, assistant_layers=None)
-    if model_args.pair_assistants and not model_args.assistant_layers and config.uses_teacher:
-        model_args = apply_pair_assistants(model_args, data_args, load_task_data(data_args), teacher_depth(teacher_path))
-    if model_args.assistant_layers:
+    model_args = with_assistants(model_args, data_args, config, teacher_path)
+    chain = tuple(model_args.assistant_depths())
+    if chain:
         # from its last assistant the student needs fewer steps than from a cut of the teacher's base
         config = scaled_steps(config, model_args.assisted_steps_fraction)
+        check_chain_cache(config, teacher_depth(teacher_path), (*chain, model_args.student_num_layers))
         model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
@@ -77,7 +76,8 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     resume = resume_point(output_dir, settings, config.resume_from_checkpoint, "distill")
     if config.teacher_cache_dir and not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
         logger.info("building the teacher cache in %s", config.teacher_cache_dir)
-        write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir)
+        write_cache(config, data_args, teacher, tokenizer, student, train, config.teacher_cache_dir,
+                    also_depths=(*chain, *cache_depths))
     trainer = DistillationTrainer(
         model=student,
         teacher=teacher,
@@ -148,13 +148,28 @@ def teacher_depth(teacher_path: str) -> int:
     return AutoConfig.from_pretrained(resolve_model_path(teacher_path)).num_hidden_layers
 
 
-def assistant_config(config, depth: int, steps_fraction: float):
-    """A copy of the distillation arguments for the assistant of `depth` layers: its own teacher cache (the layer map
-    differs), and `steps_fraction` of the student's optimizer steps (`scaled_steps`)."""
-    stage = scaled_steps(config, steps_fraction)
-    if stage.teacher_cache_dir:
-        stage.teacher_cache_dir = assistant_folder(stage.teacher_cache_dir, depth)
-    return stage
+def with_assistants(model_args: ModelArguments, data_args: DataArguments, config, teacher_path: str) -> ModelArguments:
+    """The student's arguments with the assistants it is distilled through (`assistant_layers`): none when no term
+    reads the teacher, the pair rule's where it applies (`apply_pair_assistants`), else as given."""
+    if model_args.assistant_layers and not config.uses_teacher:
+        logger.info("labels only (no teacher term): no assistants, the student is cut as if none were asked for")
+        return dataclasses.replace(model_args, assistant_layers=None)
+    if model_args.pair_assistants and not model_args.assistant_layers and config.uses_teacher:
+        return apply_pair_assistants(model_args, data_args, load_task_data(data_args), teacher_depth(teacher_path))
+    return model_args
+
+
+def check_chain_cache(config, teacher_layers: int, depths: tuple[int, ...]) -> None:
+    """Refuse, before any training, a teacher cache that lacks what a chain's stages (students of `depths` layers)
+    read: the whole chain shares the one cache, built by its first stage with every stage's layers."""
+    if not config.teacher_cache_dir or not os.path.isfile(os.path.join(config.teacher_cache_dir, "meta.json")):
+        return
+    missing = missing_needs(config.teacher_cache_dir, needs_of(config, teacher_layers, depths))
+    if missing:
+        raise ValueError(f"teacher_cache_dir {config.teacher_cache_dir} lacks {missing}, which the students of "
+                         f"{', '.join(map(str, depths))} layers (the assistants and the student) read: it was built "
+                         "for another run. Remove it (distill builds it again on first use) or give another "
+                         "teacher_cache_dir.")
 
 
 def scaled_steps(config, steps_fraction: float):
@@ -197,8 +212,8 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
                        command: str | None) -> tuple[ModelArguments, list[dict]]:
     """Teacher assistants (TAKD, Mirzadeh et al., arXiv:1902.03393): for each depth of `assistant_layers`, deepest
     first, a student of that depth distilled from the teacher with the same settings (a copy of the data and
-    distillation arguments each, since the recipe's rules change them; `assistant_config`: its own teacher cache, as
-    the layer map differs, and `assistant_steps_fraction` of the student's steps). The first is cut as the arguments
+    distillation arguments each, since the recipe's rules change them, training `assistant_steps_fraction` of the
+    student's steps; the teacher cache is the student's, built by the first stage for all). The first is cut as the arguments
     say, each next one from the bottom layers of the one before (`student_init pretrained` from its folder), all saved
     by `assistant_folder`; one finished there already by a run with the same settings (its teacher's weights included)
     is not trained again, one with other settings is refused (`check_finished`). Returns the arguments that cut the
@@ -215,8 +230,9 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
         folder = assistant_folder(output_dir, depth)
         stage = dataclasses.replace(source, student_num_layers=depth, student_layers=bottom_layers(depth) if assistants else None)
         logger.info("assistant of %d layers -> %s", depth, folder)
-        stage_config = assistant_config(config, depth, model_args.assistant_steps_fraction)
-        distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command, reuse_finished=True)
+        stage_config = scaled_steps(config, model_args.assistant_steps_fraction)  # the student's teacher cache
+        distill(stage, copy.deepcopy(data_args), stage_config, teacher_path, folder, command=command, reuse_finished=True,
+                cache_depths=(*depths, model_args.student_num_layers))
         PartialState().wait_for_everyone()  # the main process has saved it: every process cuts the next from it
         assistants.append({"layers": depth, "folder": folder})
         source = dataclasses.replace(source, student_init="pretrained", pretrained_model=folder)
