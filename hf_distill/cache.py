@@ -575,10 +575,11 @@ def missing_needs(cache_dir: str, needs: TeacherNeeds) -> str | None:
     hidden = sorted(set(needs.hidden) - set(meta["layers_hidden"]))
     attention = sorted(set(needs.attention) - set(meta["layers_attention"]))
     parts = sorted(needs.parts - set(meta["parts"])) if needs.attention else []
-    if not (hidden or attention or parts):
-        return None
-    return (f"hidden states of teacher layers {hidden or 'none'}, Q/K/V parts {parts or 'none'} of attention layers "
-            f"{attention or 'none'}")
+    lacks = [f"hidden states of teacher layers {hidden}"] if hidden else []
+    if attention or parts:
+        lacks.append(f"Q/K/V parts {sorted(needs.parts)} of teacher layers {list(needs.attention)} (it has "
+                     f"{meta['parts']} of {meta['layers_attention']})")
+    return "; ".join(lacks) or None
 
 
 def write_cache(config, data_args, teacher, tokenizer, student, train, cache_dir: str, also_depths=()) -> str:

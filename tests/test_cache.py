@@ -370,3 +370,22 @@ def test_token_task_cache_stores_logits_per_real_token_and_gives_the_live_terms(
     t_cached, _ = cached.loss_terms(cached.model, inputs)
     for name in ("ce", "kd", "hidden"):
         assert torch.allclose(t_cached[name], t_live[name], rtol=RTOL, atol=ATOL), name
+
+
+def test_missing_needs_names_what_a_cache_lacks_of_a_chain(tmp_path):
+    from hf_distill.cache import missing_needs, needs_of
+    from hf_distill.config import DistillationConfig
+    from hf_distill.teacher import TeacherNeeds
+
+    meta = {"format": "hf_distill.teacher_cache", "format_version": 1, "layers_hidden": [2, 4],
+            "layers_attention": [4], "parts": ["k", "q"]}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert missing_needs(tmp_path, TeacherNeeds((2, 4), (4,), frozenset("qk"))) is None  # all held
+    assert missing_needs(tmp_path, TeacherNeeds((1, 2), (), frozenset())) == "hidden states of teacher layers [1]"
+    assert missing_needs(tmp_path, TeacherNeeds((2,), (4,), frozenset("qkv"))) == (
+        "Q/K/V parts ['k', 'q', 'v'] of teacher layers [4] (it has ['k', 'q'] of [4])")
+    config = DistillationConfig(output_dir=str(tmp_path / "o"), use_cpu=True, hidden_weight=1.0)
+    each = [set(needs_of(config, 4, [depth]).hidden) for depth in (3, 2, 1)]  # the uniform map of each depth
+    assert each == [{1, 2, 4}, {2, 4}, {4}]
+    chain = needs_of(config, 4, [3, 2, 1])  # together: what one cache for the chain holds
+    assert set(chain.hidden) == {1, 2, 4} and chain.attention == ()
