@@ -221,6 +221,13 @@ CANDIDATES = {
     "s1k_chain54half_r2_aug_cross_nb3_noatt": (
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
         s1k_steps),
+    # the two lengths again with seed 43 (the copies, the head and the batches): whether halving loses anything
+    "s2k_chain54half_r2_aug_cross_nb3_noatt_seed43": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), seed=43),
+        s2k_steps),
+    "s4k_chain54half_r2_aug_cross_nb3_noatt_seed43": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), seed=43),
+        lambda n: 2 * s2k_steps(n)),
     "s2k_chain54half_r2_aug12_cross_nb3_noatt": (
         dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), copies=12),
         s2k_steps),

@@ -45,7 +45,8 @@ changes only data paths and column names (`recipes/sst2_minilm.yaml` states the 
   the largest gain any 3-layer change made on pairs. The student, from its last assistant, trains half the steps it
   would train alone (`assisted_steps_fraction`), so the chain costs about as many steps as a student alone: with the
   held-out teacher retrained (0.8531), the student from the same assistants scored 0.8442, 0.8450 and 0.8443 after
-  1,000, 2,000 and 4,000 steps. Single texts get none: they already kept
+  1,000, 2,000 and 4,000 steps (seed 43: 0.8395 and 0.8421 after 2,000 and 4,000; 0.001 on average for half the
+  time, within the seeds' spread). Single texts get none: they already kept
   their teachers' metric (bench/results/tasks.md) and were not measured with assistants.
 - **No attention term** (the recipe's `attention_weight` 0, on every kind of data). The TinyBERT term at 0.1 lost
   on each kind, scored on rows held out of training (`bench/results/recipe_rules.md`): on the same 800 STS-B pairs,
