@@ -94,6 +94,11 @@ def s2k_steps(rows: int) -> int:
     return max(4 * steps_per_epoch(rows), 2000)
 
 
+def twice_s2k_steps(rows: int) -> int:
+    """Twice `s2k_steps`: the recipe's 4,000-step floor where 4 epochs are fewer."""
+    return 2 * s2k_steps(rows)
+
+
 def s1k_steps(rows: int) -> int:
     """Half of `s2k_steps`: the half-length assistants'."""
     return s2k_steps(rows) // 2
@@ -103,6 +108,10 @@ def s1k_steps(rows: int) -> int:
 PAIRS = dict(V3, init="pretrained", augment=True, augment_cross_prob=0.2)
 PAIRS_NOATT = dict(PAIRS, attention_weight=0.0)
 PAIRS_NB3 = dict(PAIRS_NOATT, augment_cross_neighbours=3)  # crossed to one of the 3 rows sharing the most words
+
+
+# the 3-layer student cut from the retrained half-length chain's 4-layer assistant (run first), taught by the teacher
+FROM_L4_R2 = dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"))
 
 
 # name -> (settings, how many steps: a function of the training rows, or None for the settings' epochs)
@@ -202,35 +211,18 @@ CANDIDATES = {
         dict(PAIRS_NB3, layers=4, **cut_from("s1k_pre_aug_cross_nb3_noatt_l5_r2", "1,2,3,4")),
         s1k_steps),
     "s2k_chain54half_fromta_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"),
-             teacher_dir=student_of("s1k_chain5_aug_cross_nb3_noatt_l4_r2")),
-        s2k_steps),
+        dict(FROM_L4_R2, teacher_dir=student_of("s1k_chain5_aug_cross_nb3_noatt_l4_r2")), s2k_steps),
     # the control for the one above: the same half-length chain's student distilled from the teacher (as the recipe does)
-    "s2k_chain54half_r2_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
-        s2k_steps),
+    "s2k_chain54half_r2_aug_cross_nb3_noatt": (FROM_L4_R2, s2k_steps),
     # the chain's student from a start already close to its assistant: what it could still use, one change each: half
     # the learning rate (5e-5, a fine-tuning rate from a good start), the recipe's 4,000-step floor as the suite runs it
-    # (twice the steps of these candidates), half the steps, twice the teacher-labelled copies
-    "s2k_chain54half_r2_lr5e-5_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), learning_rate=5e-5),
-        s2k_steps),
-    "s4k_chain54half_r2_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
-        lambda n: 2 * s2k_steps(n)),
-    "s1k_chain54half_r2_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3")),
-        s1k_steps),
+    # (twice the steps of these candidates), half the steps
+    "s2k_chain54half_r2_lr5e-5_aug_cross_nb3_noatt": (dict(FROM_L4_R2, learning_rate=5e-5), s2k_steps),
+    "s4k_chain54half_r2_aug_cross_nb3_noatt": (FROM_L4_R2, twice_s2k_steps),
+    "s1k_chain54half_r2_aug_cross_nb3_noatt": (FROM_L4_R2, s1k_steps),
     # the two lengths again with seed 43 (the copies, the head and the batches): whether halving loses anything
-    "s2k_chain54half_r2_aug_cross_nb3_noatt_seed43": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), seed=43),
-        s2k_steps),
-    "s4k_chain54half_r2_aug_cross_nb3_noatt_seed43": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), seed=43),
-        lambda n: 2 * s2k_steps(n)),
-    "s2k_chain54half_r2_aug12_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,3"), copies=12),
-        s2k_steps),
+    "s2k_chain54half_r2_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, seed=43), s2k_steps),
+    "s4k_chain54half_r2_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, seed=43), twice_s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor

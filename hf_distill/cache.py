@@ -378,7 +378,7 @@ class TeacherCache:
         meta = read_meta(cache_dir)
         needs = trainer.teacher_needs
         hidden, attention, parts = list(needs.hidden), list(needs.attention), set(needs.parts)
-        problems = _stale(meta, trainer, hidden, attention, parts)
+        problems = _stale(meta, trainer, needs)
         if not problems:
             dataset = load_from_disk(os.path.join(os.fspath(cache_dir), DATA_DIR)).with_format("arrow")
             cache = cls(cache_dir, meta, dataset, trainer.args.device)
@@ -530,18 +530,9 @@ def _values(table: pa.Table, column: str) -> torch.Tensor:
     return torch.from_numpy(flat.copy()).float()
 
 
-def _stale(meta, trainer, hidden, attention, parts) -> list[str]:
-    problems = []
-    no_hidden = sorted(set(hidden) - set(meta["layers_hidden"]))
-    if no_hidden:
-        problems.append(f"hidden states of teacher layers {no_hidden} are needed but it has {meta['layers_hidden']}")
-    no_att = sorted(set(attention) - set(meta["layers_attention"]))
-    no_parts = sorted(set(parts) - set(meta["parts"])) if attention else []
-    if no_att or no_parts:
-        problems.append(
-            f"Q/K/V parts {sorted(parts)} of teacher layers {attention} are needed but it has parts {meta['parts']} "
-            f"of layers {meta['layers_attention']}"
-        )
+def _stale(meta, trainer, needs: TeacherNeeds) -> list[str]:
+    missing = _missing(meta, needs)
+    problems = [f"it lacks {missing}"] if missing else []
     tokenizer = getattr(trainer, "processing_class", None)
     if tokenizer is not None and hasattr(tokenizer, "get_vocab"):
         if tokenizer_fingerprint(tokenizer) != meta["fingerprint"]["tokenizer"]:
@@ -571,7 +562,10 @@ def needs_of(config, teacher_depth: int, student_depths) -> TeacherNeeds:
 
 def missing_needs(cache_dir: str, needs: TeacherNeeds) -> str | None:
     """What an existing cache lacks of `needs` (its teacher layers), or None when it holds it all."""
-    meta = read_meta(cache_dir)
+    return _missing(read_meta(cache_dir), needs)
+
+
+def _missing(meta: dict, needs: TeacherNeeds) -> str | None:
     hidden = sorted(set(needs.hidden) - set(meta["layers_hidden"]))
     attention = sorted(set(needs.attention) - set(meta["layers_attention"]))
     parts = sorted(needs.parts - set(meta["parts"])) if needs.attention else []

@@ -60,9 +60,11 @@ def distill(model_args: ModelArguments, data_args: DataArguments, config, teache
     model_args = with_assistants(model_args, data_args, config, teacher_path)
     chain = tuple(model_args.assistant_depths())
     if chain:
+        teacher_layers = teacher_depth(teacher_path)
+        check_assistant_depths(chain, teacher_layers)  # before the cache check: it maps each depth under the teacher
         # from its last assistant the student needs fewer steps than from a cut of the teacher's base
         config = scaled_steps(config, model_args.assisted_steps_fraction)
-        check_chain_cache(config, teacher_depth(teacher_path), (*chain, model_args.student_num_layers))
+        check_chain_cache(config, teacher_layers, (*chain, model_args.student_num_layers))
         model_args, assistants = through_assistants(model_args, data_args, config, teacher_path, output_dir, command)
     data, teacher, tokenizer, student, train = prepare(model_args, data_args, teacher_path, "distill", config)
     validation = tokenize_split(data.validation, data, tokenizer, data_args.max_length, student.config.label2id)
@@ -220,8 +222,7 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
     student from the bottom layers of the last assistant, and each assistant's {"layers", "folder"}."""
     from accelerate import PartialState
 
-    depths = model_args.assistant_depths()
-    check_assistant_depths(depths, teacher_depth(teacher_path))
+    depths = model_args.assistant_depths()  # checked against the teacher's depth by `distill`
     # each stage is distilled as a plain student: no assistants of its own (the pair rule would give a first stage
     # deeper ones, as it is cut by depth alone), no slicing
     source = dataclasses.replace(model_args, assistant_layers=None, pair_assistants=0, student_width=None)
