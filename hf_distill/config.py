@@ -123,8 +123,20 @@ class DistillationConfig(TrainingArguments):
         metadata={"help": "Keep the student's word embeddings fixed (no gradient or optimizer state): faster steps."},
     )
 
+    weight_averaging_fraction: float = field(
+        default=0.0,
+        metadata={"help": "Keep the student as the mean of its weights after each of the last this fraction of optimizer "
+                          "steps (stochastic weight averaging); 0 = the last weights."},
+    )
+
     def __post_init__(self):
         super().__post_init__()
+        if not 0 <= self.weight_averaging_fraction < 1:
+            raise ValueError(f"weight_averaging_fraction must be in [0, 1) (0 = the last weights), got "
+                             f"{self.weight_averaging_fraction}.")
+        if self.weight_averaging_fraction > 0 and self.load_best_model_at_end:
+            raise ValueError("weight_averaging_fraction and load_best_model_at_end both choose the saved weights: set "
+                             "one of them (weight_averaging_fraction 0 keeps the best checkpoint).")
         if self.min_train_steps < 0:
             raise ValueError(f"min_train_steps must be >= 0 (0 = the epochs as given), got {self.min_train_steps}.")
         if self.temperature <= 0:

@@ -16,10 +16,12 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, Trainer
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.utils import ModelOutput
 
 from . import losses
 from .architectures import hidden_size, num_heads, num_layers, unwrap
+from .averaging import WeightAverage
 from .capture import capture_qkv, check_captured
 from .checks import check_tokenizers
 from .config import DistillationConfig
@@ -71,6 +73,7 @@ class DistillationTrainer(Trainer):
             unwrap(model).get_input_embeddings().requires_grad_(False)
         super().__init__(model=model, args=args, **kwargs)
         self._apply_min_train_steps(args)
+        self.weight_average = self._add_weight_average(args)
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
 
         self.teacher = self._place_teacher(teacher) if teacher is not None else None
@@ -93,6 +96,17 @@ class DistillationTrainer(Trainer):
         """Raise `max_steps` to `min_train_steps` where the epochs give fewer optimizer steps (hf_distill.recipe)."""
         if hasattr(self.train_dataset, "__len__"):
             apply_min_train_steps(args, len(self.train_dataset), args.min_train_steps, "min_train_steps")
+
+    def _add_weight_average(self, args: DistillationConfig) -> WeightAverage | None:
+        """The callback that replaces the last weights by their average over the last steps (hf_distill.averaging)."""
+        if args.weight_averaging_fraction == 0:
+            return None
+        if self.is_fsdp_enabled or is_deepspeed_zero3_enabled():
+            raise ValueError("weight_averaging_fraction needs each process to hold the whole student, which FSDP and "
+                             "DeepSpeed ZeRO-3 shard: set weight_averaging_fraction 0, or use DDP or ZeRO-1/2.")
+        callback = WeightAverage(args.weight_averaging_fraction)
+        self.add_callback(callback)
+        return callback
 
     def _attach_projections(self, model):
         """One Linear(student width -> teacher width) per mapped student layer, as `model.hf_distill_projections`.
@@ -305,6 +319,8 @@ class DistillationTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._load_projections(resume_from_checkpoint)
+        if self.weight_average is not None:
+            self.weight_average.load(resume_from_checkpoint, self.args.device)
 
     def _load_best_model(self):
         super()._load_best_model()
