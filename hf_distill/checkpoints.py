@@ -42,6 +42,10 @@ FREE_FIELDS = frozenset({
     "dataloader_multiprocessing_context", "validation_file", "max_eval_samples",
 })
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
+# Fields naming where something lives whose contents are checked apart: only whether one is given counts. A teacher
+# cache is refused on opening when its teacher or rows are not the run's (cache.TeacherCache.open), so the same cache
+# moved, or a chain's one shared cache where an earlier run gave each stage its own, trains the same weights.
+PLACE_FIELDS = frozenset({"teacher_cache_dir"})
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers", "pair_assistants",
                           "assistant_steps_fraction", "assisted_steps_fraction"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
@@ -103,9 +107,13 @@ def settings_differences(output_dir: str, settings: dict) -> str:
     same), the first SHOWN_DIFFERENCES of them written out."""
     with open(os.path.join(output_dir, RUN_FILE)) as f:
         saved = json.load(f)
-    differ = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+    differ = sorted(k for k in saved.keys() | settings.keys() if not _same(k, saved.get(k), settings.get(k)))
     shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
     return shown + (f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else "")
+
+
+def _same(field: str, saved, now) -> bool:
+    return (saved is None) == (now is None) if field in PLACE_FIELDS else saved == now
 
 
 def resume_point(output_dir: str, settings: dict, requested: str | None, who: str) -> str | None:

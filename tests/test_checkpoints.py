@@ -15,6 +15,7 @@ from hf_distill.checkpoints import (
     RUN_FILE,
     last_whole_checkpoint,
     resume_point,
+    settings_differences,
     student_settings,
     teacher_settings,
 )
@@ -61,6 +62,14 @@ def test_teacher_settings_ignore_what_only_the_student_uses():
         assert settings_of("teacher", **change) == same, change
     for change in ({"teacher_learning_rate": 1e-4}, {"pretrained_model": "other"}, {"seed": 7}, {"max_length": 64}):
         assert settings_of("teacher", **change) != same, change
+
+
+def test_a_teacher_cache_counts_by_whether_one_is_used_not_where(tmp_path):
+    cached = settings_of(teacher_cache_dir="/tmp/run/student_assistant_l5_cache")
+    (tmp_path / RUN_FILE).write_text(json.dumps(cached))
+    assert settings_differences(str(tmp_path), settings_of(teacher_cache_dir="/tmp/run/teacher_cache")) == ""
+    assert "teacher_cache_dir" in settings_differences(str(tmp_path), settings_of())  # a live teacher instead
+    assert "hidden_weight" in settings_differences(str(tmp_path), settings_of(teacher_cache_dir="/c", hidden_weight=2.0))
 
 
 def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(tmp_path):
