@@ -223,6 +223,23 @@ CANDIDATES = {
     # the two lengths again with seed 43 (the copies, the head and the batches): whether halving loses anything
     "s2k_chain54half_r2_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, seed=43), s2k_steps),
     "s4k_chain54half_r2_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, seed=43), twice_s2k_steps),
+    # half the learning rate again with seed 43: whether its +0.0009 with seed 42 holds
+    "s2k_chain54half_r2_lr5e-5_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, learning_rate=5e-5, seed=43), s2k_steps),
+    # the student kept as the mean of its weights over the last half of its steps (weight_averaging_fraction), two seeds
+    "s2k_chain54half_r2_swa50_aug_cross_nb3_noatt": (dict(FROM_L4_R2, weight_averaging_fraction=0.5), s2k_steps),
+    "s2k_chain54half_r2_swa50_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, weight_averaging_fraction=0.5, seed=43),
+                                                            s2k_steps),
+    # with MiniLMv2's Q/K/V relations of the teacher's last layer as the attention term (weight 1; the TinyBERT scores
+    # lost on every kind of data), a live teacher (a cache of Q/K/V for 30k pairs would be ~9 GB a layer)
+    "s2k_chain54half_r2_minilm_aug_cross_nb3": (
+        dict(FROM_L4_R2, cache=False, attention_weight=1.0, attention_loss="minilm", attention_layer_map="6:3"),
+        s2k_steps),
+    # the student cut from the assistant's layers 1, 2 and 4 instead of its bottom three: its top layer, the one the
+    # assistant's head reads (and that learnt the teacher's last layer), kept; a middle layer dropped instead
+    "s2k_chain54half_r2_top_aug_cross_nb3_noatt": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,4")), s2k_steps),
+    "s2k_chain54half_r2_top_aug_cross_nb3_noatt_seed43": (
+        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,4"), seed=43), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
