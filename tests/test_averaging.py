@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_bert
-from test_trainer import make_trainer
+from test_trainer import full_and_resumed, make_trainer
 from transformers import TrainerCallback
 
 from hf_distill import DistillationConfig
@@ -40,22 +39,8 @@ def test_saved_weights_are_the_mean_over_the_last_steps(tmp_path):
 
 
 def test_resumed_run_continues_the_same_average(tmp_path):
-    class StopAt(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            control.should_training_stop = state.global_step == 2
-
-    def run(out, resume=None, stop=False):
-        trainer = make_trainer(tmp_path, student=tiny_bert(num_layers=2, hidden=32, seed=2), max_steps=4,
-                               weight_averaging_fraction=0.75, save_strategy="steps", save_steps=2, output_dir=str(out))
-        if stop:
-            trainer.add_callback(StopAt())
-        trainer.train(resume_from_checkpoint=resume)
-        return trainer
-
-    full = run(tmp_path / "full")
-    run(tmp_path / "cut", stop=True)
+    full, resumed = full_and_resumed(tmp_path, weight_averaging_fraction=0.75)  # steps 2, 3 and 4 averaged
     assert (tmp_path / "cut" / "checkpoint-2" / AVERAGE_FILE).is_file()  # the average of step 2 alone
-    resumed = run(tmp_path / "cut2", resume=str(tmp_path / "cut" / "checkpoint-2"))
     for (name, a), (_, b) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=name)
 

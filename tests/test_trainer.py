@@ -197,25 +197,36 @@ def test_projections_are_trained_saved_apart_and_not_in_student(tmp_path):
     assert not hasattr(loaded, PROJECTIONS_ATTR)
 
 
-def test_resume_restores_projections_and_matches_uninterrupted_run(tmp_path):
-    class StopAt(TrainerCallback):  # an interruption right after the checkpoint of step 2
-        def on_step_end(self, args, state, control, **kwargs):
-            control.should_training_stop = state.global_step == 2
+class StopAt(TrainerCallback):
+    """An interruption right after the checkpoint of step `step`."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        control.should_training_stop = state.global_step == self.step
+
+
+def full_and_resumed(tmp_path, **kw):
+    """Two 4-step runs of a student with 16-wide hidden states (projections to the teacher's 32): one whole, one
+    stopped after the checkpoint of step 2 and resumed from it in a new trainer. Returns their trainers."""
 
     def run(out, resume=None, stop=False):
         student = tiny_bert(num_layers=2, hidden=16, heads=4, seed=2)
-        trainer = make_trainer(
-            tmp_path, student=student, hidden_weight=1.0, max_steps=4, save_strategy="steps", save_steps=2,
-            output_dir=str(out),
-        )
+        trainer = make_trainer(tmp_path, student=student, max_steps=4, save_strategy="steps", save_steps=2,
+                               output_dir=str(out), **kw)
         if stop:
-            trainer.add_callback(StopAt())
+            trainer.add_callback(StopAt(2))
         trainer.train(resume_from_checkpoint=resume)
         return trainer
 
     full = run(tmp_path / "full")
     run(tmp_path / "cut", stop=True)
-    resumed = run(tmp_path / "cut2", resume=str(tmp_path / "cut" / "checkpoint-2"))
+    return full, run(tmp_path / "cut2", resume=str(tmp_path / "cut" / "checkpoint-2"))
+
+
+def test_resume_restores_projections_and_matches_uninterrupted_run(tmp_path):
+    full, resumed = full_and_resumed(tmp_path, hidden_weight=1.0)
     by_step = lambda t: {h["step"]: h["loss"] for h in t.state.log_history if "loss" in h}
     assert by_step(resumed)[3] == pytest.approx(by_step(full)[3], rel=1e-5)
     assert by_step(resumed)[4] == pytest.approx(by_step(full)[4], rel=1e-5)
