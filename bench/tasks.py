@@ -68,12 +68,16 @@ PAIR_ASSISTANTS = ("pair_assistants 2 (5- and 4-layer teacher assistants at half
                    "augment_cross_neighbours 3 for small sentence-pair data: it leaves the single-text rows as they ran")
 ASSISTED_STEPS = ("assisted_steps_fraction 0.5: a student distilled through assistants trains half its steps (and its "
                   "assistants half of that): it leaves the single-text rows as they ran")
+ASSISTED_CUT = ("assisted_cut top: a student distilled through assistants is cut from its last assistant's layers but "
+                "the last and its top layer (1, 2, 4 of 4) instead of its bottom ones: it leaves the single-text rows as "
+                "they ran")
 SAME_RUNS = {
     ("d22f484c09ee", "de13f3170429"): (EPOCHS_FLOOR, ()),
     ("de13f3170429", "ccd6ad636855"): (PAIR_RULE, ("pairs",)),
     ("ccd6ad636855", "b176f8ff3f7b"): (NO_ATTENTION, ("single",)),
     ("b176f8ff3f7b", "0f2f8e9867e6"): (PAIR_ASSISTANTS, ("pairs",)),
     ("0f2f8e9867e6", "fb1d9b443db0"): (ASSISTED_STEPS, ("pairs",)),
+    ("fb1d9b443db0", "90825884bded"): (ASSISTED_CUT, ("pairs",)),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 STUDENT_INITS = ("teacher", "pretrained")
+ASSISTED_CUTS = ("bottom", "top")  # a student from its last assistant: its bottom layers, or those but the last and its top
 
 
 @dataclass
@@ -112,6 +113,12 @@ class ModelArguments:
                   "would train without them (epochs, step floor and max_steps scaled; its assistants then train "
                   "assistant_steps_fraction of that): it starts from the last assistant. The default recipe: 0.5."},
     )
+    assisted_cut: str = field(
+        default="bottom",
+        metadata={"help": "Which layers of its last assistant a student distilled through assistants is cut from: "
+                  "'bottom' (1..n) or 'top' (1..n-1 and the assistant's top layer, the one its head reads; for 3 of "
+                  "4: 1,2,4). The default recipe: top."},
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -134,6 +141,8 @@ class ModelArguments:
         for name in ("assistant_steps_fraction", "assisted_steps_fraction"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 (1: the steps unscaled), got {getattr(self, name)}.")
+        if self.assisted_cut not in ASSISTED_CUTS:
+            raise ValueError(f"assisted_cut must be one of {ASSISTED_CUTS}, got {self.assisted_cut!r}.")
         if self.assistant_layers:
             self.assistant_depths()  # checked here, before any model loads
 

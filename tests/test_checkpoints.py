@@ -72,6 +72,14 @@ def test_a_teacher_cache_counts_by_whether_one_is_used_not_where(tmp_path):
     assert "hidden_weight" in settings_differences(str(tmp_path), settings_of(teacher_cache_dir="/c", hidden_weight=2.0))
 
 
+def test_a_record_from_before_a_field_was_added_is_a_run_of_its_old_value(tmp_path):
+    old = {k: v for k, v in settings_of().items() if k not in ("weight_averaging_fraction", "assisted_cut")}
+    (tmp_path / RUN_FILE).write_text(json.dumps(old))
+    assert settings_differences(str(tmp_path), settings_of()) == ""
+    assert "weight_averaging_fraction" in settings_differences(str(tmp_path), settings_of(weight_averaging_fraction=0.5))
+    assert "assisted_cut" in settings_differences(str(tmp_path), settings_of(assisted_cut="top"))
+
+
 def test_resume_point_resumes_the_same_run_refuses_another_and_records_settings(tmp_path):
     out = tmp_path / "student"
     assert resume_point(str(out), {"a": 1}, None, "distill") is None  # nothing there: from the start

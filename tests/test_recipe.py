@@ -279,6 +279,7 @@ def test_distill_on_pairs_counts_the_real_rows_and_scales_the_steps_through_assi
     code = main(["pipeline", "--pretrained_model", pretrained, "--train_file", pairs, "--validation_file", pairs,
                  "--text_column", "premise", "--text_pair_column", "hypothesis", "--augment_pairs_to_rows", "48",
                  "--pair_assistants", "2", "--assistant_steps_fraction", "0.5", "--assisted_steps_fraction", "0.5",
+                 "--assisted_cut", "top",
                  "--output_dir", str(out), "--student_num_layers", "2", *[a for a in FAST if a not in ("--max_steps", "3")],
                  "--num_train_epochs", "2"])
     assert code == 0
@@ -291,6 +292,18 @@ def test_distill_on_pairs_counts_the_real_rows_and_scales_the_steps_through_assi
     assert made["steps"] == 1 and made["augment"]["copies"] == 2  # half the student's steps, on the same copies
     stage = json.loads((assistant / "hf_distill_run.json").read_text())
     assert stage["pair_assistants"] == 0 and stage["assistant_layers"] is None  # a stage gets no assistants of its own
+    cut = json.loads((out / "student" / "hf_distill_run.json").read_text())
+    assert (cut["pretrained_model"], cut["student_layers"]) == (str(assistant), "1,3")  # the assistant's top layer kept
+    second = AutoModelForSequenceClassification.from_pretrained(out / "student").bert.encoder.layer[1].output.dense.weight
+    layers = AutoModelForSequenceClassification.from_pretrained(assistant).bert.encoder.layer
+    assert (second - layers[2].output.dense.weight).norm() < (second - layers[1].output.dense.weight).norm() / 10
+
+
+def test_cut_layers_keeps_the_bottom_or_the_top_layer():
+    from hf_distill.commands.distill import cut_layers
+
+    assert cut_layers(3, 4, "bottom") == "1,2,3" and cut_layers(3, 4, "top") == "1,2,4"
+    assert cut_layers(1, 3, "top") == "3" and cut_layers(4, 4, "top") == "1,2,3,4"  # all of it: nothing to choose
 
 
 def test_token_rule_sets_the_intermediate_weights_for_per_token_tasks_only(tmp_path):

@@ -144,6 +144,14 @@ def bottom_layers(depth: int) -> str:
     return ",".join(str(i) for i in range(1, depth + 1))
 
 
+def cut_layers(depth: int, source_depth: int, cut: str) -> str:
+    """The `student_layers` that cut `depth` layers from a model of `source_depth`: its bottom ones ('bottom'), or
+    those but the last and its top layer ('top': 3 of 4 -> '1,2,4')."""
+    if cut == "bottom" or depth >= source_depth:
+        return bottom_layers(depth)
+    return ",".join(map(str, [*range(1, depth), source_depth]))
+
+
 def teacher_depth(teacher_path: str) -> int:
     from transformers import AutoConfig
 
@@ -219,13 +227,14 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
     say, each next one from the bottom layers of the one before (`student_init pretrained` from its folder), all saved
     by `assistant_folder`; one finished there already by a run with the same settings (its teacher's weights included)
     is not trained again, one with other settings is refused (`check_finished`). Returns the arguments that cut the
-    student from the bottom layers of the last assistant, and each assistant's {"layers", "folder"}."""
+    student from the last assistant (its layers by `assisted_cut`), and each assistant's {"layers", "folder"}."""
     from accelerate import PartialState
 
     depths = model_args.assistant_depths()  # checked against the teacher's depth by `distill`
     # each stage is distilled as a plain student: no assistants of its own (the pair rule would give a first stage
     # deeper ones, as it is cut by depth alone), no slicing
-    source = dataclasses.replace(model_args, assistant_layers=None, pair_assistants=0, student_width=None)
+    source = dataclasses.replace(model_args, assistant_layers=None, pair_assistants=0, student_width=None,
+                                 assisted_cut="bottom")  # nor a cut from assistants to record
     assistants = []
     for depth in depths:
         folder = assistant_folder(output_dir, depth)
@@ -239,7 +248,8 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
         source = dataclasses.replace(source, student_init="pretrained", pretrained_model=folder)
     student = dataclasses.replace(model_args, assistant_layers=None, student_init="pretrained",
                                   pretrained_model=assistants[-1]["folder"],
-                                  student_layers=bottom_layers(model_args.student_num_layers))
+                                  student_layers=cut_layers(model_args.student_num_layers, depths[-1],
+                                                            model_args.assisted_cut))
     return student, assistants
 
 
