@@ -89,7 +89,7 @@ class ModelArguments:
         metadata={
             "help": "Teacher assistants (TAKD, arXiv:1902.03393): depths distilled first, deepest first, e.g. '4' or "
             "'5,4'. Each is distilled from the teacher with the same settings and cut from the bottom layers of the one "
-            "before; the student is cut from the last one's bottom layers. Saved beside the student as "
+            "before; the student is cut from the last one's layers by assisted_cut. Saved beside the student as "
             "<student folder>_assistant_l<depth>. Needs student_num_layers (not student_layers, student, student_config)."
         },
     )
@@ -161,7 +161,7 @@ class ModelArguments:
             raise ValueError(f"assistant_layers: cannot read {self.assistant_layers!r}; write depths separated by "
                              "commas, deepest first, e.g. '4' or '5,4'.") from None
         if not self.cuts_by_depth():
-            raise ValueError("assistant_layers cuts the student from the bottom layers of the last assistant, so the "
+            raise ValueError("assistant_layers cuts the student from the last assistant (assisted_cut), so the "
                              "student is given by its depth: pass student_num_layers, not student_layers, student or "
                              "student_config.")
         chain = [*depths, self.student_num_layers]
