@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hf-distill {stage}: error: {err}\n(set HF_DISTILL_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+    finally:
+        _leave_process_group()
     if isinstance(result, dict) and "retention" in result:
         main_metric = result["metric_name"]
         print(
@@ -143,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
             f"speed-up at batch 32: {_number(result.get('speedup_b32'), '.2f')}x"
         )
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under `accelerate launch`, close the process group before the interpreter exits: left to exit, a process could
+    abort tearing down gloo's threads ("terminate called without an active exception") after its work was done, and
+    the launcher failed the whole run. Local, not a collective: a process that stops on an error does not wait."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _number(value, spec: str = ".4f") -> str:
