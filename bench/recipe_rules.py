@@ -236,10 +236,8 @@ CANDIDATES = {
         s2k_steps),
     # the student cut from the assistant's layers 1, 2 and 4 instead of its bottom three: its top layer, the one the
     # assistant's head reads (and that learnt the teacher's last layer), kept; a middle layer dropped instead
-    "s2k_chain54half_r2_top_aug_cross_nb3_noatt": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,4")), s2k_steps),
-    "s2k_chain54half_r2_top_aug_cross_nb3_noatt_seed43": (
-        dict(PAIRS_NB3, **cut_from("s1k_chain5_aug_cross_nb3_noatt_l4_r2", "1,2,4"), seed=43), s2k_steps),
+    "s2k_chain54half_r2_top_aug_cross_nb3_noatt": (dict(FROM_L4_R2, student_layers="1,2,4"), s2k_steps),
+    "s2k_chain54half_r2_top_aug_cross_nb3_noatt_seed43": (dict(FROM_L4_R2, student_layers="1,2,4", seed=43), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor

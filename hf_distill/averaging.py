@@ -17,6 +17,7 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 AVERAGE_FILE = "hf_distill_weight_average.safetensors"
 COUNT_KEY = "__count__"
@@ -39,7 +40,7 @@ class WeightAverage(TrainerCallback):
         self.count = 0
         self.start = None
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
+    def on_train_begin(self, args, state, control, **kwargs):
         self.start = start_step(state.max_steps, self.fraction)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -48,15 +49,14 @@ class WeightAverage(TrainerCallback):
         self.count += 1
         with torch.no_grad():
             for name, param in _trainable(model):
-                value = param.detach().float()
                 if name not in self.average:
-                    self.average[name] = value.clone()
+                    self.average[name] = param.detach().float().clone()
                 else:  # the running mean: avg += (x - avg) / n
-                    self.average[name].add_(value - self.average[name], alpha=1 / self.count)
+                    self.average[name].lerp_(param.detach().float(), 1 / self.count)
 
     def on_save(self, args, state, control, **kwargs):
         if self.count and args.should_save:
-            folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+            folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
             tensors = {k: v.cpu().contiguous() for k, v in self.average.items()}
             tensors[COUNT_KEY] = torch.tensor(self.count)
             save_file(tensors, os.path.join(folder, AVERAGE_FILE), metadata={"format": "pt"})

@@ -28,6 +28,8 @@ import os
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .arguments import ModelArguments
+from .config import DistillationConfig
 from .placement import is_main_process
 
 RUN_FILE = "hf_distill_run.json"
@@ -46,9 +48,9 @@ FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
 # cache is refused on opening when its teacher or rows are not the run's (cache.TeacherCache.open), so the same cache
 # moved, or a chain's one shared cache where an earlier run gave each stage its own, trains the same weights.
 PLACE_FIELDS = frozenset({"teacher_cache_dir"})
-# Fields added after runs began recording their settings, with the value that trains as runs before them did: a
-# record without one is a run of that value.
-ADDED_FIELDS = {"weight_averaging_fraction": 0.0, "assisted_cut": "bottom"}
+# Fields added after runs began recording their settings, whose defaults train as runs before them did: a record
+# without one is a run of its default.
+ADDED_FIELDS = (("weight_averaging_fraction", DistillationConfig), ("assisted_cut", ModelArguments))
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers", "pair_assistants",
                           "assistant_steps_fraction", "assisted_steps_fraction", "assisted_cut"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6
@@ -110,7 +112,7 @@ def settings_differences(output_dir: str, settings: dict) -> str:
     same), the first SHOWN_DIFFERENCES of them written out."""
     with open(os.path.join(output_dir, RUN_FILE)) as f:
         saved = json.load(f)
-    saved = {**{k: v for k, v in ADDED_FIELDS.items() if k in settings}, **saved}
+    saved = {**{k: getattr(owner, k) for k, owner in ADDED_FIELDS if k in settings}, **saved}
     differ = sorted(k for k in saved.keys() | settings.keys() if not _same(k, saved.get(k), settings.get(k)))
     shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
     return shown + (f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else "")

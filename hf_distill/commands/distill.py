@@ -234,7 +234,7 @@ def through_assistants(model_args: ModelArguments, data_args: DataArguments, con
     # each stage is distilled as a plain student: no assistants of its own (the pair rule would give a first stage
     # deeper ones, as it is cut by depth alone), no slicing
     source = dataclasses.replace(model_args, assistant_layers=None, pair_assistants=0, student_width=None,
-                                 assisted_cut="bottom")  # nor a cut from assistants to record
+                                 assisted_cut=ModelArguments.assisted_cut)  # nor a cut from assistants to record
     assistants = []
     for depth in depths:
         folder = assistant_folder(output_dir, depth)
