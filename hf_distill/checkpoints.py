@@ -44,6 +44,10 @@ FREE_FIELDS = frozenset({
     "dataloader_multiprocessing_context", "validation_file", "max_eval_samples",
 })
 FREE_PREFIXES = ("logging_", "log_", "save_", "eval_", "hub_", "trackio_")
+# Free fields that choose the saved weights in a run that keeps its best checkpoint (`load_best_model_at_end`): which
+# steps are scored, on which rows, by which metric. They must match where either run keeps its best.
+BEST_FIELDS = frozenset({"load_best_model_at_end", "metric_for_best_model", "greater_is_better", "eval_strategy",
+                         "eval_steps", "eval_delay", "validation_file", "max_eval_samples"})
 # Fields naming where something lives whose contents are checked apart: only whether one is given counts. A teacher
 # cache is refused on opening when its teacher or rows are not the run's (cache.TeacherCache.open), so the same cache
 # moved, or a chain's one shared cache where an earlier run gave each stage its own, trains the same weights.
@@ -82,9 +86,10 @@ def teacher_settings(args, model_args, data_args) -> dict:
 
 
 def _settings(*groups: dict) -> dict:
-    settings = {k: v for group in groups for k, v in group.items()}
-    return {k: v for k, v in json.loads(json.dumps(settings, default=str)).items()
-            if k not in FREE_FIELDS and not k.startswith(FREE_PREFIXES)}
+    settings = json.loads(json.dumps({k: v for group in groups for k, v in group.items()}, default=str))
+    kept = BEST_FIELDS if settings.get("load_best_model_at_end") else frozenset()
+    return {k: v for k, v in settings.items()
+            if k in kept or (k not in FREE_FIELDS and not k.startswith(FREE_PREFIXES))}
 
 
 def last_whole_checkpoint(output_dir: str, who: str) -> str | None:

@@ -45,6 +45,20 @@ def test_student_settings_change_with_the_weights_not_with_logging_or_saving():
         assert settings_of(**change) != same, change
 
 
+def test_what_chooses_the_best_checkpoint_counts_only_where_a_run_keeps_its_best():
+    def best(**changes):
+        return settings_of(**{"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": 10, "save_steps": 10,
+                              "validation_file": "v.csv", **changes})
+
+    assert best() == settings_of()  # scored and saved, but the last weights are kept: the same weights
+    keeps_best = best(load_best_model_at_end=True)
+    assert keeps_best != best()
+    assert best(load_best_model_at_end=True, logging_steps=3, output_dir="/tmp/elsewhere") == keeps_best
+    for change in ({"eval_steps": 5, "save_steps": 10}, {"metric_for_best_model": "accuracy"},
+                   {"validation_file": "other.csv"}, {"max_eval_samples": 100}):
+        assert best(load_best_model_at_end=True, **change) != keeps_best, change
+
+
 def test_student_settings_know_the_teacher_by_its_weights_not_its_path_or_training():
     same = settings_of(teacher="runs/teacher")
     assert settings_of(teacher="runs/./teacher") == same  # one teacher, named another way
