@@ -258,6 +258,12 @@ CANDIDATES = {
         dict(FROM_L4_R2, student_layers="1,2,4", freeze_word_embeddings="true"), s2k_steps),
     "s2k_chain54half_r2_top_frozen_aug_cross_nb3_noatt_seed43": (
         dict(FROM_L4_R2, student_layers="1,2,4", freeze_word_embeddings="true", seed=43), s2k_steps),
+    # or with copies farther from the training sentences: twice the chance that a word is masked or replaced (0.2 each)
+    "s2k_chain54half_r2_top_p2_aug_cross_nb3_noatt": (
+        dict(FROM_L4_R2, student_layers="1,2,4", augment_mask_prob=0.2, augment_replace_prob=0.2), s2k_steps),
+    # and nearer: half the chance (0.05 each)
+    "s2k_chain54half_r2_top_p05_aug_cross_nb3_noatt": (
+        dict(FROM_L4_R2, student_layers="1,2,4", augment_mask_prob=0.05, augment_replace_prob=0.05), s2k_steps),
     # the same gap, closed by regularising instead: the top-cut student at dropout 0.2 (its base's 0.1)
     "s2k_chain54half_r2_top_d2_aug_cross_nb3_noatt": (dict(FROM_L4_R2, student_layers="1,2,4", student_dropout=0.2),
                                                       s2k_steps),
@@ -425,7 +431,8 @@ def score(model_dir: str, info: dict, max_length: int) -> dict:
 
 # the settings that change what the teacher cache holds (its rows, or the teacher layers a depth maps), by the tag
 # that names them in the cache folder: candidates that differ only in the student's own terms share a cache
-CACHE_TAGS = {"augment_swap_prob": "swap", "augment_cross_prob": "cross", "augment_cross_neighbours": "nb",
+CACHE_TAGS = {"augment_mask_prob": "mask", "augment_replace_prob": "rep", "augment_swap_prob": "swap",
+              "augment_cross_prob": "cross", "augment_cross_neighbours": "nb",
               "seed": "seed"}  # the seed draws the copies
 
 
