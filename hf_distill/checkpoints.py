@@ -54,7 +54,8 @@ BEST_FIELDS = frozenset({"load_best_model_at_end", "metric_for_best_model", "gre
 PLACE_FIELDS = frozenset({"teacher_cache_dir"})
 # Fields added after runs began recording their settings, whose defaults train as runs before them did: a record
 # without one is a run of its default.
-ADDED_FIELDS = (("weight_averaging_fraction", DistillationConfig), ("assisted_cut", ModelArguments))
+ADDED_FIELDS = (("weight_averaging_fraction", DistillationConfig), ("assisted_cut", ModelArguments),
+                ("mixup_weight", DistillationConfig), ("mixup_alpha", DistillationConfig))
 STUDENT_ONLY = frozenset({"teacher", "unlabeled_file", "max_unlabeled_samples", "assistant_layers", "pair_assistants",
                           "assistant_steps_fraction", "assisted_steps_fraction", "assisted_cut"})  # and student_*, augment_*
 SHOWN_DIFFERENCES = 6

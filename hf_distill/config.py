@@ -72,6 +72,15 @@ class DistillationConfig(TrainingArguments):
             MiniLM student's 11.7M word-embedding weights are 67% of its parameters and most of Adam's and gradient
             clipping's work: its cached steps ran 1.3-1.8x faster on 2 CPU cores. Not in the default recipe: on
             1,000 held-out SST-2 sentences it scored 0.827 against 0.834 (bench/results/recipe_rules.md).
+        mixup_weight (`float`, *optional*, defaults to `0.0`):
+            Weight of MixKD's term (Liang et al. 2021, arXiv:2011.00593): each training row's word embeddings are
+            mixed with another row's of the batch, lam * a + (1 - lam) * b with lam ~ Beta(mixup_alpha, mixup_alpha),
+            and the student's logits on the mix are matched to the live teacher's (the logit loss; KL or, for
+            regression, MSE). Inputs between the training rows, for the teacher to score: it costs a teacher forward
+            and a second student forward each step, and needs the teacher model even when outputs are cached.
+            Sequence tasks only.
+        mixup_alpha (`float`, *optional*, defaults to `0.4`):
+            The Beta distribution's parameter for MixKD's mixing weights.
     """
 
     temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the logit KL (> 0)."})
@@ -129,8 +138,20 @@ class DistillationConfig(TrainingArguments):
                           "steps (stochastic weight averaging); 0 = the last weights."},
     )
 
+    mixup_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the logit term on mixed inputs (MixKD): each row's word embeddings mixed with "
+                          "another row's, scored by the live teacher; sequence tasks; 0 disables it."},
+    )
+    mixup_alpha: float = field(
+        default=0.4, metadata={"help": "MixKD's mixing weights are drawn from Beta(mixup_alpha, mixup_alpha) (> 0)."}
+    )
+
     def __post_init__(self):
         super().__post_init__()
+        if self.mixup_weight < 0 or self.mixup_alpha <= 0:
+            raise ValueError(f"mixup_weight must be >= 0 (0 = off) and mixup_alpha > 0, got {self.mixup_weight} and "
+                             f"{self.mixup_alpha}.")
         if not 0 <= self.weight_averaging_fraction < 1:
             raise ValueError(f"weight_averaging_fraction must be in [0, 1) (0 = the last weights), got "
                              f"{self.weight_averaging_fraction}.")
@@ -184,7 +205,7 @@ class DistillationConfig(TrainingArguments):
     @property
     def uses_teacher(self) -> bool:
         """Whether any term reads the teacher (False: labels only, the teacher is neither run nor cached)."""
-        return self.logit_weight > 0 or self.hidden_weight > 0 or self.attention_weight > 0
+        return self.logit_weight > 0 or self.hidden_weight > 0 or self.attention_weight > 0 or self.mixup_weight > 0
 
     @property
     def relations(self) -> list[str]:

@@ -34,6 +34,13 @@ def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tor
     return ((student_logits.float() - teacher_logits.float()) ** 2).mean(-1)
 
 
+def mix_rows(x: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """(B, ...), (B,) row indices, (B,) in [0, 1] -> (B, ...). Row i is lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]:
+    mixup of input embeddings (B, T, D) for MixKD (Liang et al. 2021, arXiv:2011.00593)."""
+    lam = lam.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+    return lam * x + (1 - lam) * x[partner]
+
+
 def _token_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, T), (B, T) -> (B,). Mean over real tokens."""
     mask = mask.to(per_token.dtype)

@@ -77,6 +77,8 @@ class DistillationTrainer(Trainer):
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
 
         self.teacher = self._place_teacher(teacher) if teacher is not None else None
+        if args.mixup_weight > 0:
+            self._check_mixup()
         # -- where teacher outputs come from: the on-disk cache or the live teacher, behind one contract ---------
         self.teacher_needs = TeacherNeeds.for_losses(args, self.layer_pairs, self.attention_pairs)
         self.teacher_cache = None
@@ -144,6 +146,14 @@ class DistillationTrainer(Trainer):
                     f"relation_heads={heads} must divide both hidden sizes {widths}; set relation_heads to a common "
                     "divisor (MiniLMv2 uses 12 for base-size and 48 for large teachers)."
                 )
+
+    def _check_mixup(self):
+        if self.teacher is None or self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+            raise ValueError("mixup_weight > 0 runs the teacher on mixed inputs each step: pass teacher= (a model or a "
+                             "folder; with teacher_cache_dir too, it runs only for the mixed rows), outside ZeRO-3.")
+        if self.task.token_level:
+            raise ValueError(f"mixup_weight mixes whole rows, for sequence tasks; this is {self.task.name}: set "
+                             "mixup_weight 0.")
 
     def _place_teacher(self, teacher):
         """Frozen, eval, student's device and dtype (half when training in fp16/bf16); never DDP/FSDP-wrapped."""
@@ -225,22 +235,47 @@ class DistillationTrainer(Trainer):
                                                                 self.task.position_labels(labels))
         if args.logit_weight > 0:
             teacher_logits, _ = self.task.positions(teacher.logits, mask, labels, context)
-            if args.logit_loss == "kl" and student_logits.size(-1) > 1:
-                kd = per_position(lambda s, t: losses.soft_kl(s, t, args.temperature), student_logits, teacher_logits)
-            else:
-                kd = per_position(losses.logit_mse, student_logits, teacher_logits)
-            terms["kd"] = args.logit_weight * kd
+            terms["kd"] = args.logit_weight * per_position(self._logit_loss, student_logits, teacher_logits)
         if need_hidden:
             terms["hidden"] = args.hidden_weight * self._hidden_loss(model, outputs.hidden_states, teacher, mask)
         if att_on:
             terms["attention"] = args.attention_weight * self._attention_loss(model, s_qkv, teacher, mask)
+        if args.mixup_weight > 0:
+            terms["mixup"] = args.mixup_weight * self._mixup_loss(model, model_inputs, mask)
 
         return terms, outputs
+
+    def _logit_loss(self, student_logits, teacher_logits) -> torch.Tensor:
+        """(N, C), (N, C) -> (N,): the logit term's loss, KL at the temperature or (regression, 'mse') MSE."""
+        if self.args.logit_loss == "kl" and student_logits.size(-1) > 1:
+            return losses.soft_kl(student_logits, teacher_logits, self.args.temperature)
+        return losses.logit_mse(student_logits, teacher_logits)
 
     def teacher_outputs(self, inputs) -> TeacherOutputs:
         """What the losses read from the teacher for a collated batch, from the cache or the live teacher (the
         trainer does not know which), logits in the student's label order."""
         return self.teacher_source.outputs(inputs, self.teacher_needs).in_label_order(self.teacher_label_order)
+
+    def _mixup_loss(self, model, model_inputs, mask) -> torch.Tensor:
+        """(B,): MixKD. Each row's word embeddings mixed with another row's of the batch (a random pairing, weights
+        ~ Beta(alpha, alpha)), attended over both rows' tokens, each token keeping its own row's segment where it has
+        one; the student's logits on the mix against the live teacher's."""
+        ids = model_inputs["input_ids"]
+        partner = torch.randperm(ids.size(0), device=ids.device)
+        alpha = torch.tensor(float(self.args.mixup_alpha))
+        lam = torch.distributions.Beta(alpha, alpha).sample((ids.size(0),)).to(ids.device)
+        extra = {"attention_mask": torch.maximum(mask, mask[partner])}
+        if model_inputs.get("token_type_ids") is not None:
+            types = model_inputs["token_type_ids"]
+            extra["token_type_ids"] = torch.where(mask.bool(), types, types[partner])
+        with torch.inference_mode():
+            embeds = losses.mix_rows(unwrap(self.teacher).get_input_embeddings()(ids), partner, lam)
+            teacher_logits = self.task.logits_of(self.teacher(inputs_embeds=embeds, **extra)).clone()
+        if self.teacher_label_order is not None:
+            teacher_logits = teacher_logits[..., self.teacher_label_order]
+        embeds = losses.mix_rows(unwrap(model).get_input_embeddings()(ids), partner, lam)
+        student_logits = self.task.logits_of(model(inputs_embeds=embeds, **extra))
+        return self._logit_loss(student_logits, teacher_logits)
 
     def _hidden_loss(self, model, student_hidden, teacher, mask) -> torch.Tensor:
         projected = hasattr(unwrap(model), PROJECTIONS_ATTR)  # then the forward appended one state per pair

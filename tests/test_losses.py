@@ -30,6 +30,13 @@ def test_soft_kl_zero_positive_and_by_hand():
     assert losses.soft_kl(s, t, 2.0).item() > 0
 
 
+def test_mix_rows_by_hand():
+    x = torch.tensor([[[1.0, 2.0]], [[3.0, 6.0]]])  # (B=2, T=1, D=2)
+    mixed = losses.mix_rows(x, torch.tensor([1, 0]), torch.tensor([0.25, 1.0]))
+    torch.testing.assert_close(mixed, torch.tensor([[[2.5, 5.0]], [[3.0, 6.0]]]))  # 0.25 * x0 + 0.75 * x1; x1
+    torch.testing.assert_close(losses.mix_rows(x, torch.tensor([0, 1]), torch.tensor([0.3, 0.7])), x)  # itself
+
+
 def test_logit_mse_by_hand():
     assert losses.logit_mse(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 2.0]])).item() == 0
     # ((1 - 0)^2 + (2 - 4)^2) / 2 = 2.5

@@ -18,6 +18,7 @@ MIXES = {
     "hidden_cosine": dict(hidden_weight=1.0, hidden_loss="cosine"),  # saves the teacher's states for backward
     "tinybert_attention": dict(hidden_weight=1.0, attention_weight=1.0),
     "minilm_relations": dict(attention_weight=1.0, attention_loss="minilm", relation_heads=4),
+    "mixup": dict(hidden_weight=1.0, mixup_weight=1.0),
 }
 
 
@@ -71,7 +72,7 @@ def test_each_mix_trains_student_not_teacher(tmp_path, mix):
     terms, _ = trainer.loss_terms(trainer.model, batch(trainer))
     expected = {"ce", "kd"} | ({"hidden"} if "hidden_weight" in kw else set()) | (
         {"attention"} if "attention_weight" in kw else set()
-    )
+    ) | ({"mixup"} if "mixup_weight" in kw else set())
     assert set(terms) == expected
     for name in expected - {"ce", "kd"}:
         value = terms[name].sum()
@@ -148,6 +149,35 @@ def assert_same_parameters(a, b, skip=()):
     for (name, p_a), (_, p_b) in zip(a.named_parameters(), b.named_parameters()):
         if name not in skip:
             assert torch.allclose(p_a, p_b, atol=1e-5), name
+
+
+def test_mixup_term_is_the_logit_term_on_unmixed_rows_and_differs_on_mixed_ones(tmp_path, monkeypatch):
+    """MixKD through inputs_embeds: each row mixed with itself gives the teacher's and the student's logits on the
+    rows, so the term (over its weight) is the logit term (over its); mixed with other rows (some longer) it is not."""
+    trainer = make_trainer(tmp_path, mixup_weight=2.0, logit_weight=0.5)
+    trainer.model.eval()  # no dropout: the student's two forwards agree
+    inputs = batch(trainer)
+    lengths = inputs["attention_mask"].sum(-1)
+    assert lengths.min() < lengths.max()  # mixing with a longer row attends to its tokens too
+    randperm = torch.randperm
+    monkeypatch.setattr(torch, "randperm", lambda n, **kw: torch.arange(n))
+    terms, _ = trainer.loss_terms(trainer.model, inputs)
+    torch.testing.assert_close(terms["mixup"] / 2.0, terms["kd"] / 0.5)
+    assert terms["kd"].sum() > 0
+    monkeypatch.setattr(torch, "randperm", lambda n, **kw: torch.arange(n).roll(1))
+    mixed, _ = trainer.loss_terms(trainer.model, inputs)
+    torch.testing.assert_close(mixed["kd"], terms["kd"])
+    assert not torch.allclose(mixed["mixup"], terms["mixup"])
+    monkeypatch.setattr(torch, "randperm", randperm)
+    mixed["mixup"].sum().backward()
+    assert trainer.model.get_input_embeddings().weight.grad.abs().sum() > 0
+
+
+def test_mixup_refused_without_a_teacher_model_or_on_token_tasks(tmp_path):
+    with pytest.raises(ValueError, match="mixup_weight mixes whole rows"):
+        token_trainer(tmp_path, mixup_weight=1.0)
+    with pytest.raises(ValueError, match="mixup_alpha > 0"):
+        make_args(tmp_path, mixup_weight=1.0, mixup_alpha=0.0)
 
 
 def test_gradient_accumulation_matches_large_batch(tmp_path):
