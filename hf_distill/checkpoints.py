@@ -120,8 +120,14 @@ def settings_differences(output_dir: str, settings: dict) -> str:
         saved = json.load(f)
     saved = {**{k: getattr(owner, k) for k, owner in ADDED_FIELDS if k in settings}, **saved}
     differ = sorted(k for k in saved.keys() | settings.keys() if not _same(k, saved.get(k), settings.get(k)))
-    shown = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differ[:SHOWN_DIFFERENCES])
+    shown = "; ".join(f"{k}: {_shown(saved, k)} there, {_shown(settings, k)} now" for k in differ[:SHOWN_DIFFERENCES])
     return shown + (f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else "")
+
+
+def _shown(settings: dict, field: str) -> str:
+    """A field's value as a refusal shows it; 'not recorded' where that run did not count it (a BEST_FIELDS field of a
+    run that keeps its last weights)."""
+    return repr(settings[field]) if field in settings else "not recorded"
 
 
 def _same(field: str, saved, now) -> bool:

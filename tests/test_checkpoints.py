@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import shutil
 
 import pytest
@@ -45,7 +46,7 @@ def test_student_settings_change_with_the_weights_not_with_logging_or_saving():
         assert settings_of(**change) != same, change
 
 
-def test_what_chooses_the_best_checkpoint_counts_only_where_a_run_keeps_its_best():
+def test_what_chooses_the_best_checkpoint_counts_only_where_a_run_keeps_its_best(tmp_path):
     def best(**changes):
         return settings_of(**{"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": 10, "save_steps": 10,
                               "validation_file": "v.csv", **changes})
@@ -57,6 +58,12 @@ def test_what_chooses_the_best_checkpoint_counts_only_where_a_run_keeps_its_best
     for change in ({"eval_steps": 5, "save_steps": 10}, {"metric_for_best_model": "accuracy"},
                    {"validation_file": "other.csv"}, {"max_eval_samples": 100}):
         assert best(load_best_model_at_end=True, **change) != keeps_best, change
+    os.makedirs(folder := os.path.join(tmp_path, "run"))
+    with open(os.path.join(folder, RUN_FILE), "w") as f:
+        json.dump(best(), f)
+    shown = settings_differences(folder, keeps_best)  # the refusal names what only one side counted as unrecorded
+    assert "load_best_model_at_end: not recorded there, True now" in shown
+    assert "metric_for_best_model: not recorded there" in shown and "None there" not in shown
 
 
 def test_student_settings_know_the_teacher_by_its_weights_not_its_path_or_training():
