@@ -269,6 +269,13 @@ CANDIDATES = {
     # the same gap, closed by regularising instead: the top-cut student at dropout 0.2 (its base's 0.1)
     "s2k_chain54half_r2_top_d2_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, student_dropout=0.2),
                                                       s2k_steps),
+    # or by inputs between the training pairs: MixKD (mixup_weight, arXiv:2011.00593), each row's word embeddings
+    # mixed with another row's and scored by the live teacher, the logit term's weight (0.5) on the mixed rows
+    "s2k_chain54half_r2_top_mix_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, mixup_weight=0.5), s2k_steps),
+    # the hidden term as 1 - cosine instead of MSE (the direction of each token's state, not its scale); the
+    # learning rate warmed up over the first tenth of the steps (the Trainer's default: none)
+    "s2k_chain54half_r2_top_cos_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, hidden_loss="cosine"), s2k_steps),
+    "s2k_chain54half_r2_top_warm_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, warmup_steps=0.1), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
