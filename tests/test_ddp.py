@@ -7,8 +7,9 @@ the loss is an exact mean over the global batch by construction (each rank divid
 and multiplies by the world size, which DDP's gradient averaging divides out again). So the gradients are equal
 up to the order of float32 additions, and so are the weights and the logged figures.
 
-Two loss mixes: "full" (hard labels + logit KD + hidden states through projections + attention) and "hidden_only"
-(hidden states + attention, as in TinyBERT's intermediate-layer stage, where the classifier head gets no gradient).
+Loss mixes: "full" (hard labels + logit KD + hidden states through projections + attention) and "hidden_only"
+(hidden states + attention, as in TinyBERT's intermediate-layer stage, where the classifier head gets no gradient), and
+"mixup" (MixKD, two student forwards a step; checked to train, not against one process).
 """
 
 import json
@@ -219,3 +220,19 @@ def test_assistants_under_ddp_each_process_cuts_the_student_from_the_saved_assis
     assert result.returncode == 0, result.stderr[-4000:]
     assert json.loads((out / "student" / "hf_distill.json").read_text())["assistants"][0]["layers"] == 2
     assert json.loads((out / "student_assistant_l2" / "hf_distill.json").read_text())["steps"] == 2
+
+
+def test_mixup_under_ddp_trains_with_two_student_forwards_per_step(tmp_path):
+    """MixKD runs the DDP-wrapped student twice before one backward (the rows, then their mixes). Each process mixes
+    rows of its own half-batch, so the run is not the one-process run's: it must train (no error from the second
+    forward) and log the term."""
+    out = tmp_path / "ddp"
+    result = run_ddp(out, "mixup", "--ddp_find_unused_parameters", "false")
+    assert result.returncode == 0, result.stderr[-4000:]
+    for rank in (0, 1):
+        assert read(out, f"rank{rank}.json")["global_step"] == STEPS
+    summary = read(out, "run.json")
+    assert summary["model_wrapped"] == "DistributedDataParallel" and summary["teacher_trainable"] == 0
+    logs = [h for h in summary["log_history"] if "loss" in h]
+    assert len(logs) == STEPS and all(h["loss/mixup"] > 0 for h in logs)
+    assert min(v for k, v in summary["drift"].items() if not k.startswith("hf_distill_projections.")) > 0

@@ -2,8 +2,8 @@
 
     accelerate launch --config_file recipes/accelerate/cpu_ddp_2proc.yaml --num_processes 2 --num_machines 1 \
         --mixed_precision no --dynamo_backend no --main_process_port <port> \
-        tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 4 [--mix full|hidden_only]
-    python tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 8 [--mix full|hidden_only]
+        tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 4 [--mix full|hidden_only|mixup]
+    python tests/helpers/ddp_worker.py OUT --per_device_train_batch_size 8 [--mix full|hidden_only|mixup]
 
 Same models (fixed seeds), same rows, same global batch of 8 rows per step in both: the sampler is sequential,
 so step k trains on rows 8k..8k+7 whether one process takes all 8 or rank 0 takes 8k..8k+3 and rank 1 the rest
@@ -44,6 +44,8 @@ MIXES = {
     "full": dict(hidden_weight=1.0, attention_weight=1.0),
     # intermediate-layer distillation only (TinyBERT's first stage): the classifier head gets no gradient
     "hidden_only": dict(hard_label_weight=0.0, logit_weight=0.0, hidden_weight=1.0, attention_weight=1.0),
+    # MixKD beside the hidden term: a second student forward (on mixed rows) before the one backward
+    "mixup": dict(hidden_weight=1.0, mixup_weight=1.0),
 }
 
 
