@@ -276,6 +276,12 @@ CANDIDATES = {
     # learning rate warmed up over the first tenth of the steps (the Trainer's default: none)
     "s2k_chain54half_r2_top_cos_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, hidden_loss="cosine"), s2k_steps),
     "s2k_chain54half_r2_top_warm_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, warmup_steps=0.1), s2k_steps),
+    # the output's share of the loss: the hidden term at 1 instead of 3 (it was ~80% of the logged loss), or the logit
+    # term at 1.5 instead of 0.5
+    "s2k_chain54half_r2_top_h1_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, hidden_weight=1.0), s2k_steps),
+    "s2k_chain54half_r2_top_h1_aug_cross_nb3_noatt_seed43": (dict(TOP_FROM_L4_R2, hidden_weight=1.0, seed=43),
+                                                             s2k_steps),
+    "s2k_chain54half_r2_top_kd15_aug_cross_nb3_noatt": (dict(TOP_FROM_L4_R2, logit_weight=1.5), s2k_steps),
     # single texts on large data without the attention term (the main job's 2 epochs)
     "e2_pre_noatt": (dict(V3, init="pretrained", attention_weight=0.0), lambda n: 2 * steps_per_epoch(n)),
     # and on small data with many classes (banking77_few), at the step floor
