@@ -77,8 +77,6 @@ class DistillationTrainer(Trainer):
         check_tokenizers(self.processing_class, teacher_tokenizer, model.config, self.teacher_config, self.train_dataset)
 
         self.teacher = self._place_teacher(teacher) if teacher is not None else None
-        if args.mixup_weight > 0:
-            self._check_mixup()
         # -- where teacher outputs come from: the on-disk cache or the live teacher, behind one contract ---------
         self.teacher_needs = TeacherNeeds.for_losses(args, self.layer_pairs, self.attention_pairs)
         self.teacher_cache = None
@@ -87,6 +85,8 @@ class DistillationTrainer(Trainer):
 
             self.teacher_cache = TeacherCache.open(args.teacher_cache_dir, self)
         self.teacher_source = self.teacher_cache if self.teacher_cache is not None else LiveTeacher(self.teacher)
+        # MixKD's mixed rows are in no cache: the live teacher scores them, beside a cache that serves the other terms
+        self.mixup_teacher = self._mixup_teacher() if args.mixup_weight > 0 else None
         # We reduce the loss over the whole accumulated batch ourselves (see compute_loss), so the Trainer must
         # count num_items_in_batch and must not divide by the accumulation steps again.
         self.model_accepts_loss_kwargs = True
@@ -147,13 +147,19 @@ class DistillationTrainer(Trainer):
                     "divisor (MiniLMv2 uses 12 for base-size and 48 for large teachers)."
                 )
 
-    def _check_mixup(self):
-        if self.teacher is None or self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+    def _mixup_teacher(self) -> LiveTeacher:
+        """The live teacher that scores MixKD's mixed rows (the teacher source itself when that is live)."""
+        if self.teacher is None or self._teacher_is_zero3():
             raise ValueError("mixup_weight > 0 runs the teacher on mixed inputs each step: pass teacher= (a model or a "
                              "folder; with teacher_cache_dir too, it runs only for the mixed rows), outside ZeRO-3.")
         if self.task.token_level:
             raise ValueError(f"mixup_weight mixes whole rows, for sequence tasks; this is {self.task.name}: set "
                              "mixup_weight 0.")
+        return self.teacher_source if isinstance(self.teacher_source, LiveTeacher) else LiveTeacher(self.teacher)
+
+    def _teacher_is_zero3(self) -> bool:
+        """Whether the teacher is placed as a DeepSpeed ZeRO-3 inference engine (its weights sharded)."""
+        return self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
 
     def _place_teacher(self, teacher):
         """Frozen, eval, student's device and dtype (half when training in fp16/bf16); never DDP/FSDP-wrapped."""
@@ -161,7 +167,7 @@ class DistillationTrainer(Trainer):
         teacher.requires_grad_(False)
         precision = self.accelerator.mixed_precision  # set by --bf16/--fp16 or by the accelerate config
         dtype = HALF_DTYPES.get(precision, next(self.model.parameters()).dtype)
-        if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+        if self._teacher_is_zero3():
             return deepspeed_inference_engine(teacher, self.accelerator)
         return teacher.to(device=self.args.device, dtype=dtype)
 
@@ -268,11 +274,10 @@ class DistillationTrainer(Trainer):
         if model_inputs.get("token_type_ids") is not None:
             types = model_inputs["token_type_ids"]
             extra["token_type_ids"] = torch.where(mask.bool(), types, types[partner])
-        with torch.inference_mode():
+        with torch.inference_mode():  # the teacher's mix: no autograd, as its forward in `LiveTeacher.outputs`
             embeds = losses.mix_rows(unwrap(self.teacher).get_input_embeddings()(ids), partner, lam)
-            teacher_logits = self.task.logits_of(self.teacher(inputs_embeds=embeds, **extra)).clone()
-        if self.teacher_label_order is not None:
-            teacher_logits = teacher_logits[..., self.teacher_label_order]
+        teacher_logits = self.mixup_teacher.outputs({"inputs_embeds": embeds, **extra}, TeacherNeeds()).in_label_order(
+            self.teacher_label_order).logits
         embeds = losses.mix_rows(unwrap(model).get_input_embeddings()(ids), partner, lam)
         student_logits = self.task.logits_of(model(inputs_embeds=embeds, **extra))
         return self._logit_loss(student_logits, teacher_logits)

@@ -173,7 +173,7 @@ def test_mixup_term_is_the_logit_term_on_unmixed_rows_and_differs_on_mixed_ones(
     assert trainer.model.get_input_embeddings().weight.grad.abs().sum() > 0
 
 
-def test_mixup_refused_without_a_teacher_model_or_on_token_tasks(tmp_path):
+def test_mixup_refused_on_token_tasks_and_without_a_positive_alpha(tmp_path):
     with pytest.raises(ValueError, match="mixup_weight mixes whole rows"):
         token_trainer(tmp_path, mixup_weight=1.0)
     with pytest.raises(ValueError, match="mixup_alpha > 0"):
